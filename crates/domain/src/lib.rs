@@ -1,0 +1,22 @@
+//! The booking domain: trains with their seats and bookings, and lobbies.
+//!
+//! Everything here is pure and synchronous. Aggregates are [`Decider`]s: `decide` holds every
+//! business rule and turns a command into events, `evolve` folds a recorded event into state.
+//! Clocks and ids come from outside, inside the commands, so replaying history is deterministic.
+
+mod decider;
+mod event;
+mod ids;
+mod lobby;
+mod schedule;
+mod train;
+
+pub use decider::Decider;
+pub use event::{DecodeError, DomainEvent, EVENT_SCHEMA_VERSION};
+pub use ids::{BookingId, LobbyId, TrainId};
+pub use lobby::{Lobby, LobbyCloseReason, LobbyCommand, LobbyError, LobbyEvent, LobbyState};
+pub use schedule::{Route, SeatCount, TravelTime, ValueError};
+pub use train::{
+    ActiveTrain, BookingCancelReason, Train, TrainCommand, TrainDetails, TrainError, TrainEvent,
+    TrainState, TrainUpdate,
+};

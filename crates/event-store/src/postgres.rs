@@ -1,0 +1,317 @@
+//! The PostgreSQL adapter: what local runs, tests and CI use.
+//!
+//! Ordering technique (see the migration for the full argument): each event records its
+//! transaction id, the global position is (transaction id, sequence), and readers only return
+//! events below the oldest running transaction (`pg_snapshot_xmin`). Writers never wait for
+//! each other except on the same stream; readers wait, briefly, for older transactions to end.
+//!
+//! Wake-ups: appends made through this process wake its subscribers directly. For other
+//! processes an announcer sends `NOTIFY` after the commit, coalescing bursts into one. It is
+//! deliberately outside the append transaction: a `NOTIFY` inside it would take PostgreSQL's
+//! global notify lock through the commit and serialise every writer. Subscribers also poll
+//! on a slow timer, so a lost notification only costs latency.
+
+mod reader;
+
+use crate::{
+    AppendResult, EventStore, ExpectedRevision, Filter, NewEvent, Position, RecordedEvent,
+    StoreError, Subscription,
+};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Channel on which appends are announced to other processes.
+const CHANNEL: &str = "event_store_appended";
+
+/// How often an append is re-run after losing a race that needs a fresh transaction.
+const APPEND_ATTEMPTS: usize = 5;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// An event store in a PostgreSQL database (schema `event_store`).
+#[derive(Clone)]
+pub struct PgEventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    /// Bumped after every local commit; the announcer forwards it as a `NOTIFY`.
+    appended: watch::Sender<u64>,
+    /// Bumped by local commits and by notifications from other processes; readers wait on it.
+    wake: watch::Sender<u64>,
+    listener: tokio::sync::OnceCell<()>,
+}
+
+impl PgEventStore {
+    /// Connects, runs the store's migrations, and starts the announcer.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(classify)?;
+        Self::new(pool).await
+    }
+
+    /// Uses an existing pool: runs the store's migrations, and starts the announcer.
+    pub async fn new(pool: PgPool) -> Result<Self, StoreError> {
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(e.into()))?;
+        let (appended, announcements) = watch::channel(0);
+        let (wake, _) = watch::channel(0);
+        tokio::spawn(announce(pool.clone(), announcements));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                appended,
+                wake,
+                listener: tokio::sync::OnceCell::new(),
+            }),
+        })
+    }
+
+    /// The migrator for this store's schema; other schemas in the same database use version
+    /// numbers that never collide with it.
+    pub fn migrator() -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Starts, once, the task that turns other processes' announcements into wake-ups.
+    async fn ensure_listener(&self) {
+        let inner = &self.inner;
+        inner
+            .listener
+            .get_or_init(|| async {
+                tokio::spawn(listen(inner.pool.clone(), Arc::downgrade(&self.inner)));
+            })
+            .await;
+    }
+
+    async fn try_append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: &[NewEvent],
+    ) -> Result<(String, i64, i64, i64), sqlx::Error> {
+        let expected = match expected {
+            ExpectedRevision::Any => -1,
+            ExpectedRevision::NoStream => -2,
+            ExpectedRevision::StreamExists => -3,
+            ExpectedRevision::Exact(revision) => i64::try_from(revision).unwrap_or(i64::MAX),
+        };
+        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let data: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
+        let metadata: Vec<&serde_json::Value> = events.iter().map(|e| &e.metadata).collect();
+        sqlx::query_as("SELECT * FROM event_store.append($1, $2, $3, $4, $5, $6)")
+            .bind(stream)
+            .bind(expected)
+            .bind(ids)
+            .bind(types)
+            .bind(data)
+            .bind(metadata)
+            .fetch_one(&self.inner.pool)
+            .await
+    }
+}
+
+impl EventStore for PgEventStore {
+    #[tracing::instrument(skip_all, fields(stream = %stream, events = events.len()))]
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        if events.is_empty() {
+            return Err(StoreError::Backend(
+                "an append needs at least one event".into(),
+            ));
+        }
+        for _ in 0..APPEND_ATTEMPTS {
+            let (status, revision, commit, prepare) =
+                match self.try_append(stream, expected, &events).await {
+                    Ok(row) => row,
+                    // A concurrent append of the same event id won; run again to learn whether it
+                    // was this very append (idempotent success) or a clash.
+                    Err(e) if is_constraint(&e, "events_event_id") => continue,
+                    Err(e) => return Err(classify(e)),
+                };
+            let at = || AppendResult {
+                revision: u64::try_from(revision).unwrap_or_default(),
+                position: Position::new(to_u64(commit), to_u64(prepare)),
+            };
+            match status.as_str() {
+                "ok" => {
+                    self.inner.appended.send_modify(|n| *n = n.wrapping_add(1));
+                    self.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
+                    return Ok(at());
+                }
+                "duplicate" => return Ok(at()),
+                "conflict" => {
+                    return Err(StoreError::WrongExpectedRevision {
+                        stream: stream.to_owned(),
+                        expected,
+                        actual: u64::try_from(revision).ok(),
+                    });
+                }
+                "duplicate_elsewhere" => return Err(self.duplicate_error(&events).await),
+                _ => continue,
+            }
+        }
+        Err(StoreError::Backend(
+            format!("append to {stream} kept losing races").into(),
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(stream = %stream))]
+    async fn read_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows: Vec<reader::EventRow> = sqlx::query_as(
+            "SELECT xid, seq, event_id, stream_id, revision, event_type, data, metadata, recorded_at
+             FROM event_store.events WHERE stream_id = $1 ORDER BY revision",
+        )
+        .bind(stream)
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(classify)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn read_all(
+        &self,
+        after: Option<Position>,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let horizon = reader::horizon(&self.inner.pool).await.map_err(classify)?;
+        let rows = reader::page(
+            &self.inner.pool,
+            after.unwrap_or_default(),
+            horizon.xmin,
+            filter,
+            limit,
+        )
+        .await
+        .map_err(classify)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    fn subscribe(&self, after: Option<Position>, filter: Filter) -> Subscription {
+        let (tx, rx) = tokio::sync::mpsc::channel(Subscription::BUFFER);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let store = self.clone();
+        let task_stop = stop.clone();
+        tokio::spawn(async move {
+            store.ensure_listener().await;
+            let wake = store.inner.wake.subscribe();
+            reader::run(
+                store.inner.pool.clone(),
+                wake,
+                after.unwrap_or_default(),
+                filter,
+                tx,
+                task_stop,
+            )
+            .await;
+        });
+        Subscription::new(rx, stop)
+    }
+}
+
+impl PgEventStore {
+    async fn duplicate_error(&self, events: &[NewEvent]) -> StoreError {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let found: Result<Option<Uuid>, _> = sqlx::query_scalar(
+            "SELECT event_id FROM event_store.events WHERE event_id = ANY($1) LIMIT 1",
+        )
+        .bind(&ids)
+        .fetch_optional(&self.inner.pool)
+        .await;
+        match found {
+            Ok(Some(id)) => StoreError::DuplicateEventId(id),
+            Ok(None) => StoreError::Backend("duplicate event id vanished".into()),
+            Err(e) => classify(e),
+        }
+    }
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
+/// Forwards local commits to other processes as one coalesced `NOTIFY` at a time.
+async fn announce(pool: PgPool, mut appended: watch::Receiver<u64>) {
+    // Ends when the store (the sender) is dropped.
+    while appended.changed().await.is_ok() {
+        let sent = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&pool)
+            .await;
+        if let Err(e) = sent {
+            tracing::debug!(error = %e, "could not announce appends; subscribers will poll");
+        }
+    }
+}
+
+/// Turns announcements from other processes into wake-ups, reconnecting as needed.
+async fn listen(pool: PgPool, store: std::sync::Weak<Inner>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let listener = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                let Some(inner) = store.upgrade() else {
+                    return Ok::<(), sqlx::Error>(());
+                };
+                inner.wake.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        };
+        match listener.await {
+            Ok(()) => return,
+            Err(e) => tracing::debug!(error = %e, "event listener lost its connection; retrying"),
+        }
+        if store.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+fn is_constraint(error: &sqlx::Error, name: &str) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.constraint() == Some(name))
+}
+
+/// Connection trouble is `Unavailable` (retry later); everything else is a `Backend` fault.
+pub(crate) fn classify(error: sqlx::Error) -> StoreError {
+    let unavailable = match &error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P: operator intervention (shutdown, terminated);
+            // 53300: too many connections.
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }),
+        _ => false,
+    };
+    if unavailable {
+        StoreError::Unavailable(error.into())
+    } else {
+        StoreError::Backend(error.into())
+    }
+}
