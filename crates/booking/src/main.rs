@@ -1,1 +1,223 @@
-fn main() {}
+//! `booking`: one binary for every role. `all` runs the whole stack in one process; each role
+//! can also run alone, so one image serves every container.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use event_store::AnyStore;
+use sqlx::postgres::PgPoolOptions;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Parser)]
+#[command(
+    name = "booking",
+    version,
+    about = "Event-sourced train booking backend"
+)]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Subcommand)]
+enum Role {
+    /// Run every role in one process: command API and projector.
+    All {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        api: command_api::Settings,
+        #[command(flatten)]
+        projector: projector::Settings,
+    },
+    /// Serve the train and booking API.
+    CommandApi {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        api: command_api::Settings,
+    },
+    /// Build the read models from the event log (one active instance per projection; others stand by).
+    Projector {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        projector: projector::Settings,
+    },
+    /// Create or upgrade every schema, then exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Settings every role shares. No `Debug`: the URLs may hold passwords.
+#[derive(Args, Clone)]
+struct Common {
+    /// PostgreSQL URL of the read models and id sequences.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/booking"
+    )]
+    database_url: String,
+
+    /// Event store URL: postgres:// or postgresql:// selects the PostgreSQL adapter.
+    /// Defaults to DATABASE_URL.
+    #[arg(long, env = "EVENT_STORE_URL")]
+    event_store_url: Option<String>,
+
+    /// Connections per database pool.
+    #[arg(
+        long = "database-max-connections",
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 20
+    )]
+    database_max_connections: u32,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Common {
+    fn init_tracing(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        let builder = tracing_subscriber::fmt().with_env_filter(filter);
+        match self.log_format {
+            LogFormat::Text => builder.init(),
+            LogFormat::Json => builder.json().init(),
+        }
+    }
+
+    async fn pool(&self) -> anyhow::Result<sqlx::PgPool> {
+        PgPoolOptions::new()
+            .max_connections(self.database_max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&self.database_url)
+            .await
+            .context("connecting to DATABASE_URL")
+    }
+
+    async fn store(&self) -> anyhow::Result<AnyStore> {
+        let url = self
+            .event_store_url
+            .as_deref()
+            .unwrap_or(&self.database_url);
+        AnyStore::connect(url, self.database_max_connections)
+            .await
+            .context("connecting to the event store")
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // A missing .env is normal; settings then come from flags and the environment.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let tracker = TaskTracker::new();
+
+    match cli.role {
+        Role::All {
+            common,
+            api,
+            projector,
+        } => {
+            common.init_tracing();
+            let (store, pool) = (common.store().await?, common.pool().await?);
+            projector::migrate(&pool)
+                .await
+                .context("migrating the read models")?;
+            tracker.spawn(projector::run(
+                store.clone(),
+                pool.clone(),
+                projector,
+                shutdown.clone(),
+            ));
+            serve_api(api, store, pool, &tracker, shutdown.clone()).await?;
+        }
+        Role::CommandApi { common, api } => {
+            common.init_tracing();
+            let (store, pool) = (common.store().await?, common.pool().await?);
+            projector::migrate(&pool)
+                .await
+                .context("migrating the read models")?;
+            serve_api(api, store, pool, &tracker, shutdown.clone()).await?;
+        }
+        Role::Projector { common, projector } => {
+            common.init_tracing();
+            let (store, pool) = (common.store().await?, common.pool().await?);
+            projector::migrate(&pool)
+                .await
+                .context("migrating the read models")?;
+            tracker.spawn(projector::run(store, pool, projector, shutdown.clone()));
+        }
+        Role::Migrate { common } => {
+            common.init_tracing();
+            let (_store, pool) = (common.store().await?, common.pool().await?);
+            projector::migrate(&pool)
+                .await
+                .context("migrating the read models")?;
+            let api = command_api::Settings::with_listen(([127, 0, 0, 1], 0).into());
+            command_api::AppState::new(api, _store, pool, shutdown.clone()).await?;
+            tracing::info!("migrations applied");
+            return Ok(());
+        }
+    }
+    tracker.close();
+    tracker.wait().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn serve_api(
+    settings: command_api::Settings,
+    store: AnyStore,
+    pool: sqlx::PgPool,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    tracing::info!(address = %settings.listen, "command API listening");
+    let state = command_api::AppState::new(settings, store, pool, shutdown.clone()).await?;
+    tracker.spawn(async move {
+        if let Err(e) = command_api::run(listener, state, shutdown).await {
+            tracing::error!(error = %e, "command API stopped");
+        }
+    });
+    Ok(())
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

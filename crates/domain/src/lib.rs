@@ -18,5 +18,5 @@ pub use lobby::{Lobby, LobbyCloseReason, LobbyCommand, LobbyError, LobbyEvent, L
 pub use schedule::{Route, SeatCount, TravelTime, ValueError};
 pub use train::{
     ActiveTrain, BookingCancelReason, Train, TrainCommand, TrainDetails, TrainError, TrainEvent,
-    TrainState, TrainUpdate,
+    TrainState, TrainUpdate, user_credentials,
 };

@@ -201,7 +201,8 @@ pub enum TrainState {
 /// Longest user credential we store.
 pub const MAX_USER_CREDENTIALS: usize = 100;
 
-fn credentials(raw: String) -> Result<String, TrainError> {
+/// Trims and bounds a traveller's credentials (1 to 100 characters).
+pub fn user_credentials(raw: &str) -> Result<String, TrainError> {
     let trimmed = raw.trim();
     let chars = trimmed.chars().count();
     if chars == 0 || chars > MAX_USER_CREDENTIALS {
@@ -353,7 +354,7 @@ fn decide_active(
             user_credentials,
             at,
         } => {
-            let user_credentials = credentials(user_credentials)?;
+            let user_credentials = self::user_credentials(&user_credentials)?;
             if train.holders.contains_key(&user_credentials) {
                 return Err(TrainError::DuplicateBooking);
             }
@@ -378,7 +379,7 @@ fn decide_active(
             user_credentials,
             at,
         } => {
-            let user_credentials = credentials(user_credentials)?;
+            let user_credentials = self::user_credentials(&user_credentials)?;
             let booking = train
                 .bookings
                 .get(&booking_id)

@@ -439,7 +439,7 @@ pub async fn concurrent_writers_never_make_a_subscriber_skip<H: Harness>(harness
                     let size = (1 + n % 4).min(PER_WRITER - written);
                     // Half the appends go to streams shared by all writers, so per-stream
                     // ordering is tested under contention too.
-                    let stream = if n % 2 == 0 {
+                    let stream = if n.is_multiple_of(2) {
                         format!("shared-{}", n % 3)
                     } else {
                         format!("own-{w}")

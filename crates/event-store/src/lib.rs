@@ -5,6 +5,7 @@
 //! idempotent retries by event id, and a totally ordered global log that a subscriber reads
 //! exactly once, in order, with no gaps, also while many writers append at once.
 
+mod any;
 mod error;
 mod position;
 pub mod postgres;
@@ -15,6 +16,7 @@ pub mod conformance;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use any::AnyStore;
 pub use error::StoreError;
 pub use position::{ParsePositionError, Position};
 pub use postgres::PgEventStore;

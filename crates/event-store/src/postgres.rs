@@ -29,7 +29,13 @@ const CHANNEL: &str = "event_store_appended";
 /// How often an append is re-run after losing a race that needs a fresh transaction.
 const APPEND_ATTEMPTS: usize = 5;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// This crate's migrations. Several crates migrate the same database with version numbers
+/// that never collide, so each ignores the others' entries in the shared history.
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// An event store in a PostgreSQL database (schema `event_store`).
 #[derive(Clone)]
@@ -60,7 +66,7 @@ impl PgEventStore {
 
     /// Uses an existing pool: runs the store's migrations, and starts the announcer.
     pub async fn new(pool: PgPool) -> Result<Self, StoreError> {
-        MIGRATOR
+        migrator()
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(e.into()))?;
@@ -75,12 +81,6 @@ impl PgEventStore {
                 listener: tokio::sync::OnceCell::new(),
             }),
         })
-    }
-
-    /// The migrator for this store's schema; other schemas in the same database use version
-    /// numbers that never collide with it.
-    pub fn migrator() -> &'static sqlx::migrate::Migrator {
-        &MIGRATOR
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -296,7 +296,7 @@ fn is_constraint(error: &sqlx::Error, name: &str) -> bool {
 }
 
 /// Connection trouble is `Unavailable` (retry later); everything else is a `Backend` fault.
-pub(crate) fn classify(error: sqlx::Error) -> StoreError {
+pub fn classify(error: sqlx::Error) -> StoreError {
     let unavailable = match &error {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut

@@ -1,0 +1,159 @@
+//! `/bookings`: seats on trains. A booking lives in its train's stream, the consistency
+//! boundary for seats; reads come from the `read_models.bookings` table.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::input::{Fields, Page, PathId};
+use crate::trains::command_error;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use domain::{BookingId, TrainCommand, TrainId};
+use serde::Serialize;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/bookings", get(list).post(create))
+        .route(
+            "/bookings/{booking_id}",
+            get(show).put(update).delete(cancel),
+        )
+}
+
+/// The 404 detail when the train to book on does not exist.
+const NO_TRAIN: &str = "Train to book ticket for not found";
+
+#[derive(Serialize, sqlx::FromRow)]
+struct BookingView {
+    train_id: i64,
+    user_credentials: String,
+    id: i64,
+}
+
+const COLUMNS: &str = "SELECT train_id, user_credentials, id FROM read_models.bookings";
+
+#[tracing::instrument(skip_all)]
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    page: Page,
+) -> Result<Json<Vec<BookingView>>, ApiError> {
+    state.catch_up(&headers).await?;
+    let bookings = sqlx::query_as(&format!("{COLUMNS} ORDER BY id LIMIT $1 OFFSET $2"))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(state.pool())
+        .await?;
+    Ok(Json(bookings))
+}
+
+#[tracing::instrument(skip_all, fields(booking.id = id))]
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PathId(id): PathId,
+) -> Result<Json<BookingView>, ApiError> {
+    state.catch_up(&headers).await?;
+    let booking = sqlx::query_as(&format!("{COLUMNS} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(state.pool())
+        .await?;
+    booking
+        .map(Json)
+        .ok_or(ApiError::NotFound("Booking not found"))
+}
+
+fn credentials(body: &mut Fields) -> Option<String> {
+    let raw = body
+        .string("user_credentials", true)
+        .map(|c| domain::user_credentials(&c));
+    body.check("user_credentials", raw)
+}
+
+#[tracing::instrument(skip_all)]
+async fn create(State(state): State<AppState>, mut body: Fields) -> Result<Response, ApiError> {
+    let train_id = body.integer("train_id", true);
+    let user_credentials = credentials(&mut body);
+    body.finish()?;
+    let (Some(train_id), Some(user_credentials)) = (train_id, user_credentials) else {
+        return Err(ApiError::internal("a validated booking body lacks a field"));
+    };
+    if train_id <= 0 {
+        return Err(ApiError::NotFound(NO_TRAIN));
+    }
+    let train_id = TrainId(train_id);
+    let booking_id = state.ids().booking().await?;
+    let command = TrainCommand::BookSeat {
+        booking_id,
+        user_credentials,
+        at: Utc::now(),
+    };
+    let decided = state
+        .trains()
+        .execute(train_id.stream(), command)
+        .await
+        .map_err(|e| command_error(e, NO_TRAIN))?;
+    state
+        .recorded(booking_id.0, &train_id.stream(), decided.position)
+        .await
+}
+
+#[tracing::instrument(skip_all, fields(booking.id = id))]
+async fn update(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    mut body: Fields,
+) -> Result<Response, ApiError> {
+    let user_credentials = credentials(&mut body);
+    body.finish()?;
+    let Some(user_credentials) = user_credentials else {
+        return Err(ApiError::internal("a validated booking body lacks a field"));
+    };
+    let train_id = train_of(&state, id).await?;
+    let command = TrainCommand::ChangeBookingHolder {
+        booking_id: BookingId(id),
+        user_credentials,
+        at: Utc::now(),
+    };
+    let decided = state
+        .trains()
+        .execute(train_id.stream(), command)
+        .await
+        .map_err(|e| command_error(e, "Booking not found"))?;
+    state
+        .recorded(id, &train_id.stream(), decided.position)
+        .await
+}
+
+#[tracing::instrument(skip_all, fields(booking.id = id))]
+async fn cancel(State(state): State<AppState>, PathId(id): PathId) -> Result<Response, ApiError> {
+    let train_id = train_of(&state, id).await?;
+    let command = TrainCommand::CancelBooking {
+        booking_id: BookingId(id),
+        at: Utc::now(),
+    };
+    let decided = state
+        .trains()
+        .execute(train_id.stream(), command)
+        .await
+        .map_err(|e| command_error(e, "Booking not found"))?;
+    state
+        .recorded(id, &train_id.stream(), decided.position)
+        .await
+}
+
+/// The train whose stream holds an active booking. The read model is current for anything
+/// this service acknowledged, because commands wait for it.
+async fn train_of(state: &AppState, booking_id: i64) -> Result<TrainId, ApiError> {
+    let train: Option<i64> =
+        sqlx::query_scalar("SELECT train_id FROM read_models.bookings WHERE id = $1")
+            .bind(booking_id)
+            .fetch_optional(state.pool())
+            .await?;
+    train
+        .map(TrainId)
+        .ok_or(ApiError::NotFound("Booking not found"))
+}

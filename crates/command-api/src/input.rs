@@ -1,0 +1,201 @@
+//! Reading requests: bodies as JSON whatever their Content-Type, with every invalid field
+//! reported at once (as FastAPI clients expect), and integer path ids.
+
+use crate::error::{ApiError, FieldError};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use serde_json::{Map, Value};
+use std::fmt::Display;
+
+/// A JSON object body, read field by field. Collects every problem, then [`finish`](Self::finish)
+/// turns them into one 422.
+pub struct Fields {
+    object: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Fields {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection {
+                    BytesRejection::FailedToBufferBody(_) if is_length_limit(&rejection) => {
+                        ApiError::TooLarge
+                    }
+                    _ => ApiError::BadRequest("Could not read the request body".into()),
+                })?;
+        Self::parse(&bytes)
+    }
+}
+
+fn is_length_limit(rejection: &BytesRejection) -> bool {
+    rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE
+}
+
+impl Fields {
+    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::invalid(FieldError::new(
+                &["body"],
+                format!("JSON decode error: {e}"),
+                "json_invalid",
+            ))
+        })?;
+        match value {
+            Value::Object(object) => Ok(Self {
+                object,
+                errors: Vec::new(),
+            }),
+            _ => Err(ApiError::invalid(FieldError::new(
+                &["body"],
+                "Input should be a valid dictionary or object",
+                "model_attributes_type",
+            ))),
+        }
+    }
+
+    /// A string field. `null` counts as absent.
+    pub fn string(&mut self, name: &'static str, required: bool) -> Option<String> {
+        match self.take(name, required)? {
+            Value::String(s) => Some(s),
+            _ => self.reject(name, "Input should be a valid string", "string_type"),
+        }
+    }
+
+    /// An integer field; floats and numeric strings are refused. `null` counts as absent.
+    pub fn integer(&mut self, name: &'static str, required: bool) -> Option<i64> {
+        match self.take(name, required)? {
+            Value::Number(n) => match n.as_i64() {
+                Some(n) => Some(n),
+                None => self.reject(name, "Input should be a valid integer", "int_type"),
+            },
+            _ => self.reject(name, "Input should be a valid integer", "int_type"),
+        }
+    }
+
+    /// Records why a present value is invalid, if it is.
+    pub fn check<T, E: Display>(
+        &mut self,
+        name: &'static str,
+        value: Option<Result<T, E>>,
+    ) -> Option<T> {
+        match value? {
+            Ok(value) => Some(value),
+            Err(e) => self.reject(name, e.to_string(), "value_error"),
+        }
+    }
+
+    /// Fails with every problem found, or succeeds if there was none.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(self.errors))
+        }
+    }
+
+    fn take(&mut self, name: &'static str, required: bool) -> Option<Value> {
+        match self.object.remove(name) {
+            Some(Value::Null) | None if required => self.reject(name, "Field required", "missing"),
+            Some(Value::Null) | None => None,
+            Some(value) => Some(value),
+        }
+    }
+
+    fn reject<T>(
+        &mut self,
+        name: &'static str,
+        msg: impl Into<String>,
+        kind: &'static str,
+    ) -> Option<T> {
+        self.errors
+            .push(FieldError::new(&["body", name], msg, kind));
+        None
+    }
+}
+
+/// The integer id in a path such as `/trains/{train_id}`; anything else is a 422 naming it.
+pub struct PathId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(ApiError::internal)?;
+        let Some((name, raw)) = params.iter().next() else {
+            return Err(ApiError::internal("route without a path id"));
+        };
+        raw.parse().map(PathId).map_err(|_| {
+            ApiError::invalid(FieldError::new(
+                &["path", name],
+                "Input should be a valid integer, unable to parse string as an integer",
+                "int_parsing",
+            ))
+        })
+    }
+}
+
+/// `?limit=&offset=` for list endpoints.
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Page {
+    pub const MAX_LIMIT: i64 = 1000;
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Page {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let mut page = Page {
+            limit: Self::MAX_LIMIT,
+            offset: 0,
+        };
+        let mut errors = Vec::new();
+        for pair in parts
+            .uri
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (slot, range) = match key {
+                "limit" => (&mut page.limit, 1..=Self::MAX_LIMIT),
+                "offset" => (&mut page.offset, 0..=i64::MAX),
+                _ => continue,
+            };
+            match value.parse::<i64>() {
+                Ok(n) if range.contains(&n) => *slot = n,
+                Ok(_) => errors.push(FieldError::new(
+                    &["query", if key == "limit" { "limit" } else { "offset" }],
+                    format!(
+                        "Input should be between {} and {}",
+                        range.start(),
+                        range.end()
+                    ),
+                    "value_error",
+                )),
+                Err(_) => errors.push(FieldError::new(
+                    &["query", if key == "limit" { "limit" } else { "offset" }],
+                    "Input should be a valid integer, unable to parse string as an integer",
+                    "int_parsing",
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(page)
+        } else {
+            Err(ApiError::Invalid(errors))
+        }
+    }
+}

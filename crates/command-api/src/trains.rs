@@ -1,0 +1,265 @@
+//! `/trains`: the schedule. Commands go through the train's stream; reads come from the
+//! `read_models.trains` table.
+
+use crate::AppState;
+use crate::error::{ApiError, FieldError};
+use crate::executor::CommandError;
+use crate::input::{Fields, Page, PathId};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{NaiveDateTime, Utc};
+use domain::{
+    LobbyCloseReason, LobbyCommand, LobbyState, Route, SeatCount, TrainCommand, TrainDetails,
+    TrainError, TrainId, TrainUpdate, TravelTime,
+};
+use serde::Serialize;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/trains", get(list).post(create))
+        .route("/trains/{train_id}", get(show).put(update).delete(remove))
+}
+
+/// A train as the API shows it; field order follows the documented contract.
+#[derive(Serialize, sqlx::FromRow)]
+struct TrainView {
+    route: String,
+    #[serde(serialize_with = "travel_time")]
+    departure_time: NaiveDateTime,
+    #[serde(serialize_with = "travel_time")]
+    arrival_time: NaiveDateTime,
+    available_seats: i32,
+    id: i64,
+}
+
+fn travel_time<S: serde::Serializer>(
+    time: &NaiveDateTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&TravelTime::from(*time))
+}
+
+const COLUMNS: &str =
+    "SELECT route, departure_time, arrival_time, available_seats, id FROM read_models.trains";
+
+#[tracing::instrument(skip_all)]
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    page: Page,
+) -> Result<Json<Vec<TrainView>>, ApiError> {
+    state.catch_up(&headers).await?;
+    let trains = sqlx::query_as(&format!("{COLUMNS} ORDER BY id LIMIT $1 OFFSET $2"))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(state.pool())
+        .await?;
+    Ok(Json(trains))
+}
+
+#[tracing::instrument(skip_all, fields(train.id = id))]
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PathId(id): PathId,
+) -> Result<Json<TrainView>, ApiError> {
+    state.catch_up(&headers).await?;
+    let train = sqlx::query_as(&format!("{COLUMNS} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(state.pool())
+        .await?;
+    train.map(Json).ok_or(ApiError::NotFound("Train not found"))
+}
+
+/// The validated fields of a create or update body; each is `None` when absent or invalid.
+struct TrainFields {
+    route: Option<Route>,
+    departure_time: Option<TravelTime>,
+    arrival_time: Option<TravelTime>,
+    available_seats: Option<SeatCount>,
+}
+
+fn read_fields(mut body: Fields, required: bool) -> Result<TrainFields, ApiError> {
+    let route = body.string("route", required).map(|r| Route::parse(&r));
+    let route = body.check("route", route);
+    let departure = body
+        .string("departure_time", required)
+        .map(|t| TravelTime::parse(&t));
+    let departure_time = body.check("departure_time", departure);
+    let arrival = body
+        .string("arrival_time", required)
+        .map(|t| TravelTime::parse(&t));
+    let arrival_time = body.check("arrival_time", arrival);
+    let seats = body
+        .integer("available_seats", required)
+        .map(SeatCount::new);
+    let available_seats = body.check("available_seats", seats);
+    body.finish()?;
+    Ok(TrainFields {
+        route,
+        departure_time,
+        arrival_time,
+        available_seats,
+    })
+}
+
+#[tracing::instrument(skip_all)]
+async fn create(State(state): State<AppState>, body: Fields) -> Result<Response, ApiError> {
+    let fields = read_fields(body, true)?;
+    let (Some(route), Some(departure_time), Some(arrival_time), Some(seats)) = (
+        fields.route,
+        fields.departure_time,
+        fields.arrival_time,
+        fields.available_seats,
+    ) else {
+        return Err(ApiError::internal("a validated train body lacks a field"));
+    };
+    // Checked here too, so a refused train does not use up an id.
+    if departure_time >= arrival_time {
+        return Err(refusal(
+            TrainError::DepartureNotBeforeArrival,
+            "Train not found",
+        ));
+    }
+    let train_id = state.ids().train().await?;
+    let details = TrainDetails {
+        route,
+        departure_time,
+        arrival_time,
+    };
+    let command = TrainCommand::Register {
+        train_id,
+        details,
+        seats,
+        at: Utc::now(),
+    };
+    let decided = state
+        .trains()
+        .execute(train_id.stream(), command)
+        .await
+        .map_err(|e| command_error(e, "Train not found"))?;
+    state
+        .recorded(train_id.0, &train_id.stream(), decided.position)
+        .await
+}
+
+#[tracing::instrument(skip_all, fields(train.id = id))]
+async fn update(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+    body: Fields,
+) -> Result<Response, ApiError> {
+    let fields = read_fields(body, false)?;
+    let update = TrainUpdate {
+        route: fields.route,
+        departure_time: fields.departure_time,
+        arrival_time: fields.arrival_time,
+        available_seats: fields.available_seats,
+    };
+    let train_id = TrainId(id);
+    let command = TrainCommand::Update {
+        update,
+        at: Utc::now(),
+    };
+    let decided = state
+        .trains()
+        .execute(train_id.stream(), command)
+        .await
+        .map_err(|e| command_error(e, "Train not found"))?;
+    state
+        .recorded(id, &train_id.stream(), decided.position)
+        .await
+}
+
+/// Removes the train: its active bookings are cancelled in the same append, and its lobby, if
+/// one is open, is closed right after.
+#[tracing::instrument(skip_all, fields(train.id = id))]
+async fn remove(State(state): State<AppState>, PathId(id): PathId) -> Result<Response, ApiError> {
+    let train_id = TrainId(id);
+    let command = TrainCommand::Remove { at: Utc::now() };
+    let decided = state
+        .trains()
+        .execute(train_id.stream(), command)
+        .await
+        .map_err(|e| command_error(e, "Train not found"))?;
+    close_lobby(&state, train_id).await;
+    state
+        .recorded(id, &train_id.stream(), decided.position)
+        .await
+}
+
+/// Best effort: the lobbies read model already drops the lobby of a removed train, so a
+/// failure here leaves the read side right and is only logged.
+async fn close_lobby(state: &AppState, train_id: TrainId) {
+    let stream = train_id.lobby_stream();
+    let closed = async {
+        let (lobby, _) = state.lobbies().load(&stream).await?;
+        let LobbyState::Open { lobby_id, .. } = lobby else {
+            return Ok(None);
+        };
+        let command = LobbyCommand::Close {
+            lobby_id,
+            reason: LobbyCloseReason::TrainRemoved,
+            at: Utc::now(),
+        };
+        state
+            .lobbies()
+            .execute(stream.clone(), command)
+            .await
+            .map(|decided| decided.position)
+    };
+    match closed.await {
+        Ok(Some(position)) => {
+            state
+                .freshness()
+                .wait(&stream, position, state.read_timeout())
+                .await;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, train.id = %train_id, "could not close the removed train's lobby")
+        }
+    }
+}
+
+/// Maps a train command's failure to the API's statuses. `missing_train` is the 404 detail.
+pub(crate) fn command_error(
+    error: CommandError<TrainError>,
+    missing_train: &'static str,
+) -> ApiError {
+    match error {
+        CommandError::Rejected(refused) => refusal(refused, missing_train),
+        CommandError::Contention => {
+            ApiError::Conflict("The train is changing too fast, please retry".into())
+        }
+        CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
+        error @ (CommandError::Failed(_) | CommandError::Stopped) => {
+            ApiError::internal(error.to_string())
+        }
+    }
+}
+
+fn refusal(refused: TrainError, missing_train: &'static str) -> ApiError {
+    let field = |name: &str| {
+        ApiError::invalid(FieldError::new(
+            &["body", name],
+            refused.to_string(),
+            "value_error",
+        ))
+    };
+    match refused {
+        TrainError::TrainNotFound => ApiError::NotFound(missing_train),
+        TrainError::BookingNotFound => ApiError::NotFound("Booking not found"),
+        TrainError::DuplicateBooking => ApiError::BadRequest(refused.to_string()),
+        TrainError::NoSeatsLeft | TrainError::TrainAlreadyExists => {
+            ApiError::Conflict(refused.to_string())
+        }
+        TrainError::DepartureNotBeforeArrival => field("arrival_time"),
+        TrainError::InvalidUserCredentials { .. } => field("user_credentials"),
+        TrainError::CapacityExceeded => field("available_seats"),
+        TrainError::BookingIdTaken => ApiError::internal(refused.to_string()),
+    }
+}

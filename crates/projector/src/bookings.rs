@@ -1,0 +1,120 @@
+//! The bookings read model: one row per active booking.
+//!
+//! A batch is folded in memory first: a booking made and cancelled within one batch never
+//! touches the table, and inserts, renames and deletes each go out as one statement.
+
+use chrono::{DateTime, Utc};
+use domain::{DomainEvent, TrainEvent};
+use sqlx::PgConnection;
+use std::collections::BTreeMap;
+
+enum Change {
+    Insert {
+        train_id: i64,
+        user_credentials: String,
+        booked_at: DateTime<Utc>,
+    },
+    Holder(String),
+    Delete,
+}
+
+pub(crate) async fn apply(
+    tx: &mut PgConnection,
+    events: &[DomainEvent],
+) -> Result<(), sqlx::Error> {
+    let mut changes: BTreeMap<i64, Change> = BTreeMap::new();
+    for event in events {
+        match event {
+            DomainEvent::Train(TrainEvent::SeatBooked {
+                train_id,
+                booking_id,
+                user_credentials,
+                booked_at,
+                ..
+            }) => {
+                let insert = Change::Insert {
+                    train_id: train_id.0,
+                    user_credentials: user_credentials.clone(),
+                    booked_at: *booked_at,
+                };
+                changes.insert(booking_id.0, insert);
+            }
+            DomainEvent::Train(TrainEvent::BookingHolderChanged {
+                booking_id,
+                user_credentials,
+                ..
+            }) => {
+                match changes
+                    .entry(booking_id.0)
+                    .or_insert(Change::Holder(String::new()))
+                {
+                    Change::Insert {
+                        user_credentials: current,
+                        ..
+                    }
+                    | Change::Holder(current) => {
+                        current.clone_from(user_credentials);
+                    }
+                    Change::Delete => {}
+                }
+            }
+            DomainEvent::Train(TrainEvent::BookingCancelled { booking_id, .. }) => {
+                changes.insert(booking_id.0, Change::Delete);
+            }
+            _ => {}
+        }
+    }
+
+    let (mut ids, mut trains, mut users, mut times) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut renamed, mut new_holders, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, change) in changes {
+        match change {
+            Change::Insert {
+                train_id,
+                user_credentials,
+                booked_at,
+            } => {
+                ids.push(id);
+                trains.push(train_id);
+                users.push(user_credentials);
+                times.push(booked_at);
+            }
+            Change::Holder(user) => {
+                renamed.push(id);
+                new_holders.push(user);
+            }
+            Change::Delete => deletes.push(id),
+        }
+    }
+    if !ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO read_models.bookings (id, train_id, user_credentials, booked_at)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[])
+             ON CONFLICT (id) DO UPDATE SET user_credentials = excluded.user_credentials",
+        )
+        .bind(&ids)
+        .bind(&trains)
+        .bind(&users)
+        .bind(&times)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !renamed.is_empty() {
+        sqlx::query(
+            "UPDATE read_models.bookings b SET user_credentials = u.user_credentials
+             FROM unnest($1::bigint[], $2::text[]) AS u(id, user_credentials) WHERE b.id = u.id",
+        )
+        .bind(&renamed)
+        .bind(&new_holders)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !deletes.is_empty() {
+        sqlx::query("DELETE FROM read_models.bookings WHERE id = ANY($1)")
+            .bind(&deletes)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
