@@ -59,7 +59,7 @@ struct Common {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/booking"
+        default_value = "postgres://postgres:postgres@127.0.0.1:5432/booking"
     )]
     database_url: String,
 

@@ -6,7 +6,7 @@ use sqlx::{Connection, Executor, PgConnection};
 /// The server tests create their databases on; `TEST_DATABASE_URL` overrides it.
 pub fn admin_url() -> String {
     std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database created for one test and dropped (with its connections) when this is dropped.
