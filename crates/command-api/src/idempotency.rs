@@ -73,9 +73,12 @@ impl Replies {
         {
             return None;
         }
+        // No connection retries inside the request: the library's default backoff (six tries,
+        // ~10 s) would stall every request while Redis is down. `mark_down` is the backoff.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(Duration::from_millis(500)));
+            .set_response_timeout(Some(Duration::from_millis(500)))
+            .set_number_of_retries(0);
         let connected = self
             .connection
             .get_or_try_init(|| ConnectionManager::new_with_config(client.clone(), config))
@@ -150,7 +153,8 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         return ApiError::TooLarge.into_response();
     };
     let fingerprint = String::from_utf8_lossy(&bytes).into_owned();
-    let redis_key = format!("idempotency:{}:{key}", parts.uri.path());
+    let prefix = &state.inner.settings.redis_key_prefix;
+    let redis_key = format!("{prefix}idempotency:{}:{key}", parts.uri.path());
 
     match replies
         .claim(&mut connection, &redis_key, &fingerprint)

@@ -4,7 +4,7 @@
 use crate::error::{ApiError, FieldError};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, RawPathParams, Request};
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 use std::fmt::Display;
@@ -161,36 +161,38 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
             offset: 0,
         };
         let mut errors = Vec::new();
-        for pair in parts
-            .uri
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .filter(|p| !p.is_empty())
-        {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let (slot, range) = match key {
-                "limit" => (&mut page.limit, 1..=Self::MAX_LIMIT),
-                "offset" => (&mut page.offset, 0..=i64::MAX),
+        let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|_| {
+            ApiError::invalid(FieldError::new(
+                &["query"],
+                "Malformed query string",
+                "value_error",
+            ))
+        })?;
+        for (key, value) in query.0 {
+            let (slot, name, range) = match key.as_str() {
+                "limit" => (&mut page.limit, "limit", 1..=Self::MAX_LIMIT),
+                "offset" => (&mut page.offset, "offset", 0..=i64::MAX),
                 _ => continue,
             };
-            match value.parse::<i64>() {
-                Ok(n) if range.contains(&n) => *slot = n,
-                Ok(_) => errors.push(FieldError::new(
-                    &["query", if key == "limit" { "limit" } else { "offset" }],
+            let (msg, kind) = match value.parse::<i64>() {
+                Ok(n) if range.contains(&n) => {
+                    *slot = n;
+                    continue;
+                }
+                Ok(_) => (
                     format!(
                         "Input should be between {} and {}",
                         range.start(),
                         range.end()
                     ),
                     "value_error",
-                )),
-                Err(_) => errors.push(FieldError::new(
-                    &["query", if key == "limit" { "limit" } else { "offset" }],
-                    "Input should be a valid integer, unable to parse string as an integer",
+                ),
+                Err(_) => (
+                    "Input should be a valid integer, unable to parse string as an integer".into(),
                     "int_parsing",
-                )),
-            }
+                ),
+            };
+            errors.push(FieldError::new(&["query", name], msg, kind));
         }
         if errors.is_empty() {
             Ok(page)

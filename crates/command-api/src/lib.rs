@@ -55,6 +55,10 @@ pub struct Settings {
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Prefix of every Redis key this service writes.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "booking:")]
+    pub redis_key_prefix: String,
+
     /// How long an Idempotency-Key reply is kept, in seconds.
     #[arg(long, env = "IDEMPOTENCY_TTL_SECS", default_value_t = 86_400)]
     pub idempotency_ttl_secs: u64,
@@ -86,6 +90,7 @@ impl Settings {
         Self {
             listen,
             redis_url: None,
+            redis_key_prefix: "booking:".into(),
             idempotency_ttl_secs: 86_400,
             read_your_writes_timeout_ms: 5_000,
             max_body_bytes: 64 * 1024,

@@ -60,8 +60,7 @@ CREATE FUNCTION event_store.append(
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    -- Drawn first, before any lock is waited for: see the ordering check below.
-    v_xid bigint := pg_current_xact_id()::text::bigint;
+    v_xid bigint;
     v_count bigint := cardinality(p_ids);
     v_current bigint;
     v_last_xid bigint;
@@ -85,8 +84,15 @@ BEGIN
         RETURN;
     END IF;
 
+    -- Serialise appends to this stream. An advisory lock, unlike a row lock, does not draw a
+    -- transaction id, so ours is drawn only once the previous append to this stream has
+    -- committed, and is therefore larger than its: ordering by transaction id keeps every
+    -- stream's events in revision order.
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 0));
+    v_xid := pg_current_xact_id()::text::bigint;
+
     SELECT s.revision, s.last_xid INTO v_current, v_last_xid
-    FROM event_store.streams s WHERE s.stream_id = p_stream FOR UPDATE;
+    FROM event_store.streams s WHERE s.stream_id = p_stream;
     IF NOT FOUND THEN
         v_current := -1;
     END IF;
@@ -98,9 +104,9 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Our transaction id was drawn before we waited for the stream lock. If the previous
-    -- append to this stream drew a later one, ordering by transaction id would put our
-    -- events before theirs; start again in a new transaction, which draws a later id.
+    -- Cannot happen while the lock above is taken; kept as a guard, because a violation would
+    -- put this stream's events out of order in the global log. A new transaction draws a
+    -- larger id.
     IF v_last_xid IS NOT NULL AND v_last_xid > v_xid THEN
         RETURN QUERY SELECT 'retry'::text, v_current, 0::bigint, 0::bigint;
         RETURN;

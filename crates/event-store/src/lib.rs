@@ -115,7 +115,8 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
     /// Up to `limit` events of the global log strictly after `after` (from the start if
-    /// `None`), in position order. Only returns events no later write can precede.
+    /// `None`), in position order. Includes every event committed before the call (read your
+    /// writes), and only events that no later write can precede.
     fn read_all(
         &self,
         after: Option<Position>,

@@ -194,11 +194,11 @@ impl EventStore for PgEventStore {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let horizon = reader::horizon(&self.inner.pool).await.map_err(classify)?;
+        let xmin = reader::settled_horizon(&self.inner.pool).await?;
         let rows = reader::page(
             &self.inner.pool,
             after.unwrap_or_default(),
-            horizon.xmin,
+            xmin,
             filter,
             limit,
         )

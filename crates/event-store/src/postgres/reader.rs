@@ -1,5 +1,6 @@
 //! Reading the global log safely: only below the horizon of finished transactions.
 
+use super::classify;
 use crate::{Filter, Position, RecordedEvent, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -14,6 +15,8 @@ const PAGE: usize = 1000;
 const IDLE_POLL: Duration = Duration::from_millis(250);
 /// First wait when committed events sit above the horizon, waiting for an older transaction.
 const PENDING_POLL: Duration = Duration::from_millis(1);
+/// Longest a one-off read waits for older transactions before giving up.
+const SETTLE_LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(sqlx::FromRow)]
 pub(super) struct EventRow {
@@ -62,6 +65,31 @@ pub(super) async fn horizon(pool: &PgPool) -> Result<Horizon, sqlx::Error> {
     )
     .fetch_one(pool)
     .await
+}
+
+/// A horizon above every event committed when this is called, so a read below it includes
+/// them all (read your writes). Waits for older transactions still running to end; fails as
+/// unavailable if one holds the horizon back for longer than `SETTLE_LIMIT`.
+pub(super) async fn settled_horizon(pool: &PgPool) -> Result<i64, StoreError> {
+    let newest: i64 = sqlx::query_scalar("SELECT coalesce(max(xid), 0) FROM event_store.events")
+        .fetch_one(pool)
+        .await
+        .map_err(classify)?;
+    let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+    let mut wait = PENDING_POLL;
+    loop {
+        let current = horizon(pool).await.map_err(classify)?;
+        if current.xmin > newest {
+            return Ok(current.xmin);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::Unavailable(
+                "a long-running transaction holds the event log's read horizon back".into(),
+            ));
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_millis(20));
+    }
 }
 
 /// Matching events after `after` whose transaction is below `xmin`, in position order.

@@ -1,0 +1,165 @@
+//! `Idempotency-Key` on POST: a retry gets the first answer back and records nothing new.
+
+use crate::support::{Reply, TestApp, count, detail, invalid, train_body};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::sync::Barrier;
+
+const KEY: &str = "idempotency-key";
+const REPLAYED: &str = "idempotent-replayed";
+
+async fn post_with_key(app: &TestApp, path: &str, key: &str, body: &Value) -> Reply {
+    app.raw(app.request(Method::POST, path).header(KEY, key).json(body))
+        .await
+}
+
+#[tokio::test]
+async fn a_retried_booking_gets_the_first_answer_and_books_once() {
+    let app = TestApp::spawn().await;
+    let train = app.train(10).await;
+    let body = json!({"train_id": train, "user_credentials": "Tom Ford"});
+    let first = post_with_key(&app, "/bookings", "book-1", &body).await;
+    assert_eq!((first.status, &first.body), (200, &json!(1)));
+    assert!(first.headers.get(REPLAYED).is_none());
+    let retry = post_with_key(&app, "/bookings", "book-1", &body).await;
+    assert_eq!((retry.status, &retry.body), (200, &json!(1)));
+    assert_eq!(retry.header(REPLAYED), "true");
+    assert_eq!(retry.header("content-type"), first.header("content-type"));
+    assert_eq!(
+        retry.header("x-event-position"),
+        first.header("x-event-position")
+    );
+
+    let log = app.log().await;
+    assert_eq!(count(&log, &format!("train-{train}"), "SeatBooked"), 1);
+    assert_eq!(app.seats_left(train).await, 9);
+}
+
+#[tokio::test]
+async fn reusing_a_key_with_a_different_body_is_refused() {
+    let app = TestApp::spawn().await;
+    let train = app.train(10).await;
+    let tom = json!({"train_id": train, "user_credentials": "Tom Ford"});
+    assert_eq!(
+        post_with_key(&app, "/bookings", "k", &tom).await.status,
+        200
+    );
+    let before = app.log().await.len();
+    let jo = json!({"train_id": train, "user_credentials": "Jo Malone"});
+    let reused = post_with_key(&app, "/bookings", "k", &jo).await;
+    let refused = invalid(
+        &["header", "Idempotency-Key"],
+        "Idempotency-Key was already used with a different request body",
+        "value_error",
+    );
+    assert_eq!((reused.status, reused.body), (422, refused));
+    assert_eq!(app.log().await.len(), before);
+    assert_eq!(app.seats_left(train).await, 9);
+}
+
+#[tokio::test]
+async fn a_retried_train_registration_registers_once() {
+    let app = TestApp::spawn().await;
+    let first = post_with_key(&app, "/trains", "train-1", &train_body(50)).await;
+    assert_eq!((first.status, &first.body), (200, &json!(1)));
+    let retry = post_with_key(&app, "/trains", "train-1", &train_body(50)).await;
+    assert_eq!((retry.status, &retry.body), (200, &json!(1)));
+    assert_eq!(retry.header(REPLAYED), "true");
+    let log = app.log().await;
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.event_type == "TrainRegistered")
+            .count(),
+        1
+    );
+    let (_, trains) = app.get("/trains").await;
+    assert_eq!(trains.as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn the_same_key_on_another_path_is_a_different_request() {
+    let app = TestApp::spawn().await;
+    let train = post_with_key(&app, "/trains", "shared", &train_body(5)).await;
+    assert_eq!((train.status, train.body), (200, json!(1)));
+    let body = json!({"train_id": 1, "user_credentials": "Tom Ford"});
+    let booking = post_with_key(&app, "/bookings", "shared", &body).await;
+    assert_eq!((booking.status, &booking.body), (200, &json!(1)));
+    assert!(booking.headers.get(REPLAYED).is_none());
+}
+
+#[tokio::test]
+async fn a_key_that_is_empty_or_too_long_is_refused() {
+    let app = TestApp::spawn().await;
+    let refused = invalid(
+        &["header", "Idempotency-Key"],
+        "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        "value_error",
+    );
+    for key in [String::new(), "k".repeat(256)] {
+        let reply = post_with_key(&app, "/trains", &key, &train_body(5)).await;
+        assert_eq!((reply.status, &reply.body), (422, &refused));
+    }
+    assert!(app.log().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_retries_with_one_key_book_once() {
+    const RETRIES: usize = 10;
+    let app = TestApp::spawn().await;
+    let train = app.train(10).await;
+    let body = json!({"train_id": train, "user_credentials": "Tom Ford"});
+    let start = Arc::new(Barrier::new(RETRIES));
+    let mut tasks = Vec::new();
+    for _ in 0..RETRIES {
+        let request = app
+            .request(Method::POST, "/bookings")
+            .header(KEY, "race")
+            .json(&body);
+        let start = Arc::clone(&start);
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            let response = request.send().await.expect("sent");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("a JSON body"))
+        }));
+    }
+    let in_progress = detail("A request with this Idempotency-Key is still in progress");
+    let mut answered = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            (200, id) => {
+                assert_eq!(id, json!(1));
+                answered += 1;
+            }
+            (409, body) => assert_eq!(body, in_progress),
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+    assert!(answered >= 1, "no retry got the booking's answer");
+    let log = app.log().await;
+    assert_eq!(count(&log, &format!("train-{train}"), "SeatBooked"), 1);
+    let (_, bookings) = app.get("/bookings").await;
+    assert_eq!(
+        bookings,
+        json!([{"train_id": train, "user_credentials": "Tom Ford", "id": 1}])
+    );
+}
+
+#[tokio::test]
+async fn posts_with_a_key_still_work_when_redis_is_down() {
+    // Nothing listens on port 1: the service must degrade open, neither failing nor stalling.
+    // A stall shows up as the service's own deadline answering 503 instead of 200; the
+    // deadline is generous next to Redis's 500 ms connect timeout and an ordinary command.
+    let app = TestApp::spawn_with(|s| {
+        s.redis_url = Some("redis://127.0.0.1:1".into());
+        s.request_timeout_ms = 3_000;
+    })
+    .await;
+    let train = post_with_key(&app, "/trains", "down-1", &train_body(5)).await;
+    assert_eq!((train.status, train.body), (200, json!(1)));
+    let body = json!({"train_id": 1, "user_credentials": "Tom Ford"});
+    let booking = post_with_key(&app, "/bookings", "down-2", &body).await;
+    assert_eq!((booking.status, booking.body), (200, json!(1)));
+    assert_eq!(app.seats_left(1).await, 4);
+}
