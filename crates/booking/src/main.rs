@@ -44,6 +44,13 @@ enum Role {
         common: Common,
         #[command(flatten)]
         projector: projector::Settings,
+        /// Address of the projector's health and metrics endpoints.
+        #[arg(
+            long = "ops-listen",
+            env = "OPS_LISTEN",
+            default_value = "127.0.0.1:9090"
+        )]
+        ops_listen: std::net::SocketAddr,
     },
     /// Create or upgrade every schema, then exit.
     Migrate {
@@ -123,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
     // A missing .env is normal; settings then come from flags and the environment.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
+    command_api::metrics::prometheus();
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let tracker = TaskTracker::new();
@@ -154,12 +162,17 @@ async fn main() -> anyhow::Result<()> {
                 .context("migrating the read models")?;
             serve_api(api, store, pool, &tracker, shutdown.clone()).await?;
         }
-        Role::Projector { common, projector } => {
+        Role::Projector {
+            common,
+            projector,
+            ops_listen,
+        } => {
             common.init_tracing();
             let (store, pool) = (common.store().await?, common.pool().await?);
             projector::migrate(&pool)
                 .await
                 .context("migrating the read models")?;
+            serve_ops(ops_listen, pool.clone(), &tracker, shutdown.clone()).await?;
             tracker.spawn(projector::run(store, pool, projector, shutdown.clone()));
         }
         Role::Migrate { common } => {
@@ -195,6 +208,55 @@ async fn serve_api(
     tracker.spawn(async move {
         if let Err(e) = command_api::run(listener, state, shutdown).await {
             tracing::error!(error = %e, "command API stopped");
+        }
+    });
+    Ok(())
+}
+
+/// Health and metrics for a role without an HTTP API of its own.
+async fn serve_ops(
+    listen: std::net::SocketAddr,
+    pool: sqlx::PgPool,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use axum::routing::get;
+    use axum::{Json, http::StatusCode};
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let ok = || Json(serde_json::json!({ "status": "OK" }));
+    let router = axum::Router::new()
+        .route(
+            "/status",
+            get(|| async {
+                Json(serde_json::json!({ "status": "OK", "message": "Projector is running" }))
+            }),
+        )
+        .route("/health/live", get(move || async move { ok() }))
+        .route(
+            "/health/ready",
+            get(move || async move {
+                match sqlx::query("SELECT 1").execute(&pool).await {
+                    Ok(_) => (StatusCode::OK, ok()),
+                    Err(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Json(serde_json::json!({ "status": "UNAVAILABLE" })),
+                    ),
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|| async { command_api::metrics::prometheus().render() }),
+        );
+    tracing::info!(address = %listen, "health and metrics listening");
+    tracker.spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "ops server stopped");
         }
     });
     Ok(())

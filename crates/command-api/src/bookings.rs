@@ -26,8 +26,8 @@ pub(crate) fn routes() -> Router<AppState> {
 /// The 404 detail when the train to book on does not exist.
 const NO_TRAIN: &str = "Train to book ticket for not found";
 
-#[derive(Serialize, sqlx::FromRow)]
-struct BookingView {
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub(crate) struct BookingView {
     train_id: i64,
     user_credentials: String,
     id: i64,
@@ -35,8 +35,21 @@ struct BookingView {
 
 const COLUMNS: &str = "SELECT train_id, user_credentials, id FROM read_models.bookings";
 
+#[utoipa::path(
+    get, path = "/bookings", operation_id = "list_bookings", tag = "bookings",
+    params(
+        ("limit" = Option<i64>, Query, description = "1 to 1000; default 1000"),
+        ("offset" = Option<i64>, Query, description = "default 0"),
+        ("X-Min-Position" = Option<String>, Header, description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
+    ),
+    responses(
+        (status = 200, body = [BookingView]),
+        (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
+        (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
+    ),
+)]
 #[tracing::instrument(skip_all)]
-async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     page: Page,
@@ -50,8 +63,21 @@ async fn list(
     Ok(Json(bookings))
 }
 
+#[utoipa::path(
+    get, path = "/bookings/{booking_id}", operation_id = "get_booking", tag = "bookings",
+    params(
+        ("booking_id" = i64, Path),
+        ("X-Min-Position" = Option<String>, Header, description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
+    ),
+    responses(
+        (status = 200, body = BookingView),
+        (status = 404, description = "Booking not found", body = crate::openapi::Detail),
+        (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
+        (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(booking.id = id))]
-async fn show(
+pub(crate) async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     PathId(id): PathId,
@@ -73,8 +99,24 @@ fn credentials(body: &mut Fields) -> Option<String> {
     body.check("user_credentials", raw)
 }
 
+#[utoipa::path(
+    post, path = "/bookings", operation_id = "create_booking", tag = "bookings",
+    request_body = crate::openapi::NewBooking,
+    responses(
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 404, description = "Train to book ticket for not found", body = crate::openapi::Detail),
+        (status = 400, description = "The user already has a booking for this train", body = crate::openapi::Detail),
+        (status = 409, description = "No seats left, or too many concurrent changes", body = crate::openapi::Detail),
+        (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
+        (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
+        (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
+    ),
+)]
 #[tracing::instrument(skip_all)]
-async fn create(State(state): State<AppState>, mut body: Fields) -> Result<Response, ApiError> {
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    mut body: Fields,
+) -> Result<Response, ApiError> {
     let train_id = body.integer("train_id", true);
     let user_credentials = credentials(&mut body);
     body.finish()?;
@@ -101,8 +143,24 @@ async fn create(State(state): State<AppState>, mut body: Fields) -> Result<Respo
         .await
 }
 
+#[utoipa::path(
+    put, path = "/bookings/{booking_id}", operation_id = "update_booking", tag = "bookings",
+    params(
+        ("booking_id" = i64, Path),
+    ),
+    request_body = crate::openapi::BookingHolder,
+    responses(
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 404, description = "Booking not found", body = crate::openapi::Detail),
+        (status = 400, description = "The user already has a booking for this train", body = crate::openapi::Detail),
+        (status = 409, description = "No seats left, or too many concurrent changes", body = crate::openapi::Detail),
+        (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
+        (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
+        (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(booking.id = id))]
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     PathId(id): PathId,
     mut body: Fields,
@@ -128,8 +186,24 @@ async fn update(
         .await
 }
 
+#[utoipa::path(
+    delete, path = "/bookings/{booking_id}", operation_id = "cancel_booking", tag = "bookings",
+    params(
+        ("booking_id" = i64, Path),
+    ),
+    responses(
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 404, description = "Booking not found", body = crate::openapi::Detail),
+        (status = 409, description = "No seats left, or too many concurrent changes", body = crate::openapi::Detail),
+        (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
+        (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(booking.id = id))]
-async fn cancel(State(state): State<AppState>, PathId(id): PathId) -> Result<Response, ApiError> {
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
     let train_id = train_of(&state, id).await?;
     let command = TrainCommand::CancelBooking {
         booking_id: BookingId(id),

@@ -7,11 +7,14 @@ use serde::Serialize;
 use serde_json::json;
 
 /// One invalid input, in the shape FastAPI clients know: `{"loc": [...], "msg": ..., "type": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// Where: `["body", "route"]`, `["path", "train_id"]`, `["query", "limit"]`, ...
+    #[schema(value_type = Vec<String>)]
     pub loc: Vec<serde_json::Value>,
     pub msg: String,
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
 }
 

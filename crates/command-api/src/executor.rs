@@ -304,6 +304,7 @@ impl<A: Aggregate> Worker<A> {
                 self.cache = Some((state, revision));
                 return reply_all(batch, outcomes, &[], None);
             }
+            metrics::histogram!("command_batch_size").record(batch.len() as f64);
             let new_events = events.iter().map(|e| encode(&A::to_domain(e))).collect();
             match self
                 .store
@@ -317,6 +318,7 @@ impl<A: Aggregate> Worker<A> {
                 Err(e) if e.is_conflict() && conflicts < self.settings.retries => {
                     // Another process wrote first: reload and decide again.
                     conflicts += 1;
+                    metrics::counter!("command_conflicts_total").increment(1);
                     tracing::debug!(attempt = conflicts, "conflict; deciding the batch again");
                 }
                 Err(e) if e.is_conflict() => return fail_all(batch, &CommandError::Contention),

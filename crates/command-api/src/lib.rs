@@ -8,6 +8,8 @@ mod freshness;
 mod idempotency;
 pub mod ids;
 mod input;
+pub mod metrics;
+mod openapi;
 mod trains;
 
 pub use error::{ApiError, FieldError};
@@ -227,6 +229,9 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(status))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::document))
+        .merge(openapi::docs())
         .merge(trains::routes())
         .merge(bookings::routes())
         .fallback(not_found)
@@ -242,6 +247,7 @@ pub fn router(state: AppState) -> Router {
             Duration::from_millis(settings.request_timeout_ms),
             deadline,
         ))
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)
@@ -265,7 +271,8 @@ struct Status {
     message: &'static str,
 }
 
-async fn status() -> Json<Status> {
+#[utoipa::path(get, path = "/status", tag = "service", responses((status = 200, body = crate::openapi::StatusBody)))]
+pub(crate) async fn status() -> Json<Status> {
     Json(Status {
         status: "OK",
         message: "Train booking service is running",

@@ -24,12 +24,14 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// A train as the API shows it; field order follows the documented contract.
-#[derive(Serialize, sqlx::FromRow)]
-struct TrainView {
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub(crate) struct TrainView {
     route: String,
     #[serde(serialize_with = "travel_time")]
+    #[schema(value_type = String, example = "2024-09-25T06:30")]
     departure_time: NaiveDateTime,
     #[serde(serialize_with = "travel_time")]
+    #[schema(value_type = String, example = "2024-09-26T11:40")]
     arrival_time: NaiveDateTime,
     available_seats: i32,
     id: i64,
@@ -45,8 +47,21 @@ fn travel_time<S: serde::Serializer>(
 const COLUMNS: &str =
     "SELECT route, departure_time, arrival_time, available_seats, id FROM read_models.trains";
 
+#[utoipa::path(
+    get, path = "/trains", operation_id = "list_trains", tag = "trains",
+    params(
+        ("limit" = Option<i64>, Query, description = "1 to 1000; default 1000"),
+        ("offset" = Option<i64>, Query, description = "default 0"),
+        ("X-Min-Position" = Option<String>, Header, description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
+    ),
+    responses(
+        (status = 200, body = [TrainView]),
+        (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
+        (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
+    ),
+)]
 #[tracing::instrument(skip_all)]
-async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     page: Page,
@@ -60,8 +75,21 @@ async fn list(
     Ok(Json(trains))
 }
 
+#[utoipa::path(
+    get, path = "/trains/{train_id}", operation_id = "get_train", tag = "trains",
+    params(
+        ("train_id" = i64, Path),
+        ("X-Min-Position" = Option<String>, Header, description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
+    ),
+    responses(
+        (status = 200, body = TrainView),
+        (status = 404, description = "Train not found", body = crate::openapi::Detail),
+        (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
+        (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(train.id = id))]
-async fn show(
+pub(crate) async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     PathId(id): PathId,
@@ -106,8 +134,21 @@ fn read_fields(mut body: Fields, required: bool) -> Result<TrainFields, ApiError
     })
 }
 
+#[utoipa::path(
+    post, path = "/trains", operation_id = "create_train", tag = "trains",
+    request_body = crate::openapi::NewTrain,
+    responses(
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
+        (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
+        (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
+    ),
+)]
 #[tracing::instrument(skip_all)]
-async fn create(State(state): State<AppState>, body: Fields) -> Result<Response, ApiError> {
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    body: Fields,
+) -> Result<Response, ApiError> {
     let fields = read_fields(body, true)?;
     let (Some(route), Some(departure_time), Some(arrival_time), Some(seats)) = (
         fields.route,
@@ -146,8 +187,22 @@ async fn create(State(state): State<AppState>, body: Fields) -> Result<Response,
         .await
 }
 
+#[utoipa::path(
+    put, path = "/trains/{train_id}", operation_id = "update_train", tag = "trains",
+    params(
+        ("train_id" = i64, Path),
+    ),
+    request_body = crate::openapi::TrainChanges,
+    responses(
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 404, description = "Train not found", body = crate::openapi::Detail),
+        (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
+        (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
+        (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(train.id = id))]
-async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     PathId(id): PathId,
     body: Fields,
@@ -176,8 +231,23 @@ async fn update(
 
 /// Removes the train: its active bookings are cancelled in the same append, and its lobby, if
 /// one is open, is closed right after.
+#[utoipa::path(
+    delete, path = "/trains/{train_id}", operation_id = "delete_train", tag = "trains",
+    params(
+        ("train_id" = i64, Path),
+    ),
+    responses(
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 404, description = "Train not found", body = crate::openapi::Detail),
+        (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
+        (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(train.id = id))]
-async fn remove(State(state): State<AppState>, PathId(id): PathId) -> Result<Response, ApiError> {
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
     let train_id = TrainId(id);
     let command = TrainCommand::Remove { at: Utc::now() };
     let decided = state

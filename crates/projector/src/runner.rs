@@ -85,11 +85,17 @@ impl<S: EventStore> Runner<S> {
             let Some(last) = batch.last().map(|e| e.position) else {
                 return Err(ProjectorError::SubscriptionEnded);
             };
+            let started = std::time::Instant::now();
             let events = batch.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
             let mut tx = self.pool.begin().await?;
             self.projection.apply(&mut tx, &events).await?;
             checkpoint::advance(&mut tx, self.projection, at, last).await?;
             tx.commit().await?;
+            let name = self.projection.name();
+            metrics::counter!("projector_events_applied_total", "projection" => name)
+                .increment(events.len() as u64);
+            metrics::histogram!("projector_batch_seconds", "projection" => name)
+                .record(started.elapsed().as_secs_f64());
             tracing::debug!(events = events.len(), position = %last, "batch applied");
             at = last;
         }

@@ -9,5 +9,6 @@ mod bookings;
 mod idempotency;
 mod oversell;
 mod read_your_writes;
+mod service;
 mod smoke;
 mod trains;

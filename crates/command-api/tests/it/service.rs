@@ -1,0 +1,81 @@
+//! Operational endpoints: health, metrics, and the OpenAPI document with its docs page.
+
+use crate::support::TestApp;
+use serde_json::json;
+
+#[tokio::test]
+async fn health_endpoints_answer_ok() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.get("/health/live").await,
+        (200, json!({"status": "OK"}))
+    );
+    assert_eq!(
+        app.get("/health/ready").await,
+        (200, json!({"status": "OK"}))
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_public_path() {
+    let app = TestApp::spawn().await;
+    let (status, document) = app.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let paths = document["paths"].as_object().expect("paths");
+    for (path, methods) in [
+        ("/status", &["get"][..]),
+        ("/trains", &["get", "post"][..]),
+        ("/trains/{train_id}", &["get", "put", "delete"][..]),
+        ("/bookings", &["get", "post"][..]),
+        ("/bookings/{booking_id}", &["get", "put", "delete"][..]),
+    ] {
+        for method in methods {
+            assert!(
+                paths.get(path).and_then(|p| p.get(*method)).is_some(),
+                "{method} {path} is undocumented"
+            );
+        }
+    }
+    let ids: Vec<&str> = paths
+        .values()
+        .flat_map(|p| p.as_object().into_iter().flat_map(|m| m.values()))
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let unique: std::collections::HashSet<&&str> = ids.iter().collect();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "operation ids must be unique: {ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_docs_page_is_served() {
+    let app = TestApp::spawn().await;
+    let response = app.client.get(app.url("/docs")).send().await.expect("docs");
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.expect("html").contains("<html"));
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = TestApp::spawn().await;
+    command_api::metrics::prometheus();
+    app.train(10).await;
+    let _ = app.get("/trains/1").await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains(
+            r#"http_requests_total{method="GET",path="/trains/{train_id}",status="200"}"#
+        ),
+        "{text}"
+    );
+}
