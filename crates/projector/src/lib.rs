@@ -4,6 +4,7 @@
 
 mod bookings;
 mod checkpoint;
+pub mod feed;
 mod lobbies;
 mod runner;
 mod trains;
