@@ -22,7 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Role {
-    /// Run every role in one process: command API and projector.
+    /// Run every role in one process: command API, projector, and (unless --warehouse false)
+    /// the warehouse feed and the etl.
     All {
         #[command(flatten)]
         common: Common,
@@ -30,6 +31,14 @@ enum Role {
         api: command_api::Settings,
         #[command(flatten)]
         projector: projector::Settings,
+        #[command(flatten)]
+        warehouse: Warehouse,
+        #[command(flatten)]
+        amqp: projector::feed::Amqp,
+        #[command(flatten)]
+        feed: projector::feed::Settings,
+        #[command(flatten)]
+        etl: etl::Settings,
     },
     /// Serve the train and booking API.
     CommandApi {
@@ -38,12 +47,19 @@ enum Role {
         #[command(flatten)]
         api: command_api::Settings,
     },
-    /// Build the read models from the event log (one active instance per projection; others stand by).
+    /// Build the read models from the event log and publish the warehouse feed (one active
+    /// instance per projection and feed; others stand by).
     Projector {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
         projector: projector::Settings,
+        #[command(flatten)]
+        warehouse: Warehouse,
+        #[command(flatten)]
+        amqp: projector::feed::Amqp,
+        #[command(flatten)]
+        feed: projector::feed::Settings,
         /// Address of the projector's health and metrics endpoints.
         #[arg(
             long = "ops-listen",
@@ -52,11 +68,77 @@ enum Role {
         )]
         ops_listen: std::net::SocketAddr,
     },
+    /// Load the warehouse feed from RabbitMQ into the warehouse database.
+    Etl {
+        #[command(flatten)]
+        logging: Logging,
+        #[command(flatten)]
+        amqp: projector::feed::Amqp,
+        #[command(flatten)]
+        etl: etl::Settings,
+        /// Address of the etl's health and metrics endpoints.
+        #[arg(
+            long = "etl-ops-listen",
+            env = "ETL_OPS_LISTEN",
+            default_value = "127.0.0.1:9091"
+        )]
+        ops_listen: std::net::SocketAddr,
+    },
+    /// Build the warehouse straight from the event log (no RabbitMQ), showing progress, then exit.
+    Backfill {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        etl: etl::Settings,
+        /// Events read from the log per page.
+        #[arg(
+            long = "backfill-page-size",
+            env = "BACKFILL_PAGE_SIZE",
+            default_value_t = 5000
+        )]
+        page_size: usize,
+    },
+    /// Print the analyst views as tables (and write them as CSV with --csv), then exit.
+    Report {
+        #[command(flatten)]
+        logging: Logging,
+        #[command(flatten)]
+        etl: etl::Settings,
+        /// First day (inclusive) of the per-day and top-route tables, e.g. 2024-09-01.
+        #[arg(long, default_value = "2000-01-01")]
+        from: chrono::NaiveDate,
+        /// Last day (inclusive) of the per-day and top-route tables.
+        #[arg(long, default_value = "2099-12-31")]
+        to: chrono::NaiveDate,
+        /// How many routes the top-routes table lists.
+        #[arg(long, default_value_t = 10)]
+        top: i32,
+        /// Also write each table as <DIR>/<view>.csv.
+        #[arg(long, value_name = "DIR")]
+        csv: Option<std::path::PathBuf>,
+    },
     /// Create or upgrade every schema, then exit.
     Migrate {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// Whether this process takes part in the warehouse (the feed, and in `all` the etl too).
+#[derive(Args, Clone, Copy)]
+struct Warehouse {
+    /// Run the warehouse feed (and, in `all`, the etl). While RabbitMQ is down the feed waits
+    /// and retries; the read models never wait for it.
+    #[arg(long = "warehouse", env = "WAREHOUSE", default_value_t = true, action = clap::ArgAction::Set)]
+    enabled: bool,
+}
+
+/// Logging, for roles that do not read the shared database settings.
+#[derive(Args, Clone)]
+struct Logging {
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 /// Settings every role shares. No `Debug`: the URLs may hold passwords.
@@ -94,15 +176,41 @@ enum LogFormat {
     Json,
 }
 
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,lapin=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The warehouse database, created and migrated if needed.
+async fn warehouse_pool(
+    settings: &etl::Settings,
+    max_connections: u32,
+) -> anyhow::Result<sqlx::PgPool> {
+    etl::ensure_database(&settings.database_url)
+        .await
+        .context("creating the warehouse database")?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&settings.database_url)
+        .await
+        .context("connecting to WAREHOUSE_DATABASE_URL")?;
+    etl::migrate(&pool)
+        .await
+        .context("migrating the warehouse")?;
+    Ok(pool)
+}
+
 impl Common {
     fn init_tracing(&self) {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-        let builder = tracing_subscriber::fmt().with_env_filter(filter);
-        match self.log_format {
-            LogFormat::Text => builder.init(),
-            LogFormat::Json => builder.json().init(),
-        }
+        init_tracing(self.log_format);
     }
 
     async fn pool(&self) -> anyhow::Result<sqlx::PgPool> {
@@ -140,12 +248,27 @@ async fn main() -> anyhow::Result<()> {
             common,
             api,
             projector,
+            warehouse,
+            amqp,
+            feed,
+            etl,
         } => {
             common.init_tracing();
             let (store, pool) = (common.store().await?, common.pool().await?);
             projector::migrate(&pool)
                 .await
                 .context("migrating the read models")?;
+            if warehouse.enabled {
+                let warehouse_pool = warehouse_pool(&etl, 4).await?;
+                tracker.spawn(projector::feed::run(
+                    store.clone(),
+                    pool.clone(),
+                    amqp.clone(),
+                    feed,
+                    shutdown.clone(),
+                ));
+                tracker.spawn(etl::run(amqp, warehouse_pool, etl, shutdown.clone()));
+            }
             tracker.spawn(projector::run(
                 store.clone(),
                 pool.clone(),
@@ -165,6 +288,9 @@ async fn main() -> anyhow::Result<()> {
         Role::Projector {
             common,
             projector,
+            warehouse,
+            amqp,
+            feed,
             ops_listen,
         } => {
             common.init_tracing();
@@ -172,8 +298,81 @@ async fn main() -> anyhow::Result<()> {
             projector::migrate(&pool)
                 .await
                 .context("migrating the read models")?;
-            serve_ops(ops_listen, pool.clone(), &tracker, shutdown.clone()).await?;
+            serve_ops(
+                ops_listen,
+                "Projector",
+                pool.clone(),
+                &tracker,
+                shutdown.clone(),
+            )
+            .await?;
+            if warehouse.enabled {
+                tracker.spawn(projector::feed::run(
+                    store.clone(),
+                    pool.clone(),
+                    amqp,
+                    feed,
+                    shutdown.clone(),
+                ));
+            }
             tracker.spawn(projector::run(store, pool, projector, shutdown.clone()));
+        }
+        Role::Etl {
+            logging,
+            amqp,
+            etl,
+            ops_listen,
+        } => {
+            init_tracing(logging.log_format);
+            let pool = warehouse_pool(&etl, 4).await?;
+            serve_ops(ops_listen, "Etl", pool.clone(), &tracker, shutdown.clone()).await?;
+            tracker.spawn(etl::run(amqp, pool, etl, shutdown.clone()));
+        }
+        Role::Backfill {
+            common,
+            etl,
+            page_size,
+        } => {
+            common.init_tracing();
+            let store = common.store().await?;
+            let pool = warehouse_pool(&etl, 4).await?;
+            let report = etl::backfill(&store, &pool, page_size, true)
+                .await
+                .context("backfilling the warehouse")?;
+            println!(
+                "backfill: {} events read, {} new, {:.0} events/s",
+                report.events,
+                report.loaded,
+                report.events_per_second()
+            );
+            return Ok(());
+        }
+        Role::Report {
+            logging,
+            etl,
+            from,
+            to,
+            top,
+            csv,
+        } => {
+            init_tracing(logging.log_format);
+            let pool = warehouse_pool(&etl, 2).await?;
+            let tables = etl::report(&pool, etl::Period { from, to, top })
+                .await
+                .context("querying the warehouse views")?;
+            if let Some(dir) = &csv {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            for table in &tables {
+                println!("{}", table.render());
+                if let Some(dir) = &csv {
+                    let path = dir.join(format!("{}.csv", table.name));
+                    std::fs::write(&path, table.to_csv())
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+            }
+            return Ok(());
         }
         Role::Migrate { common } => {
             common.init_tracing();
@@ -216,6 +415,7 @@ async fn serve_api(
 /// Health and metrics for a role without an HTTP API of its own.
 async fn serve_ops(
     listen: std::net::SocketAddr,
+    name: &'static str,
     pool: sqlx::PgPool,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
@@ -229,8 +429,8 @@ async fn serve_ops(
     let router = axum::Router::new()
         .route(
             "/status",
-            get(|| async {
-                Json(serde_json::json!({ "status": "OK", "message": "Projector is running" }))
+            get(move || async move {
+                Json(serde_json::json!({ "status": "OK", "message": format!("{name} is running") }))
             }),
         )
         .route("/health/live", get(move || async move { ok() }))
