@@ -129,7 +129,7 @@ enum Role {
 struct Warehouse {
     /// Run the warehouse feed (and, in `all`, the etl). While RabbitMQ is down the feed waits
     /// and retries; the read models never wait for it.
-    #[arg(long = "warehouse", env = "WAREHOUSE", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(id = "warehouse", long = "warehouse", env = "WAREHOUSE", default_value_t = true, action = clap::ArgAction::Set)]
     enabled: bool,
 }
 
@@ -336,15 +336,10 @@ async fn main() -> anyhow::Result<()> {
             common.init_tracing();
             let store = common.store().await?;
             let pool = warehouse_pool(&etl, 4).await?;
-            let report = etl::backfill(&store, &pool, page_size, true)
+            // The summary line comes from the progress display.
+            etl::backfill(&store, &pool, page_size, true)
                 .await
                 .context("backfilling the warehouse")?;
-            println!(
-                "backfill: {} events read, {} new, {:.0} events/s",
-                report.events,
-                report.loaded,
-                report.events_per_second()
-            );
             return Ok(());
         }
         Role::Report {
@@ -460,6 +455,16 @@ async fn serve_ops(
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_has_consistent_unique_settings() {
+        super::Cli::command().debug_assert();
+    }
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM.

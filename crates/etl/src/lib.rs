@@ -39,6 +39,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 pub struct Settings {
     /// PostgreSQL URL of the warehouse database (the etl's own; created if missing).
     #[arg(
+        id = "warehouse-database-url",
         long = "warehouse-database-url",
         env = "WAREHOUSE_DATABASE_URL",
         default_value = "postgres://postgres:postgres@127.0.0.1:5432/warehouse"
@@ -46,11 +47,16 @@ pub struct Settings {
     pub database_url: String,
 
     /// Most events loaded in one transaction; the broker's prefetch is twice this.
-    #[arg(long = "etl-batch-size", env = "ETL_BATCH_SIZE", default_value_t = 5000, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(id = "etl-batch-size", long = "etl-batch-size", env = "ETL_BATCH_SIZE", default_value_t = 5000, value_parser = clap::value_parser!(u16).range(1..))]
     pub batch_size: u16,
 
     /// Longest wait for a batch to fill before loading what has arrived, in milliseconds.
-    #[arg(long = "etl-flush-ms", env = "ETL_FLUSH_MS", default_value_t = 100)]
+    #[arg(
+        id = "etl-flush-ms",
+        long = "etl-flush-ms",
+        env = "ETL_FLUSH_MS",
+        default_value_t = 100
+    )]
     pub flush_ms: u64,
 }
 

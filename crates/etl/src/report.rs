@@ -28,15 +28,15 @@ const QUERIES: [(&str, &str, &str); 5] = [
         "bookings_per_route_day",
         "Bookings and cancellations per route per day",
         "SELECT route, day::text, bookings::text, cancellations::text
-         FROM warehouse.bookings_per_route_day WHERE day BETWEEN $1 AND $2
-         ORDER BY day, route",
+         FROM warehouse.bookings_per_route_day v WHERE v.day BETWEEN $1 AND $2
+         ORDER BY v.day, v.route",
     ),
     (
         "load_factor_per_train",
         "Load factor per train",
         "SELECT train_id::text, route, departure_time::text, capacity::text,
                 seats_booked::text, seats_left::text, load_factor::text, removed::text
-         FROM warehouse.load_factor_per_train ORDER BY train_id",
+         FROM warehouse.load_factor_per_train v ORDER BY v.train_id",
     ),
     (
         "cancellation_rate_per_route",

@@ -39,6 +39,7 @@ pub const FEED_NAME: &str = "warehouse-feed";
 pub struct Amqp {
     /// RabbitMQ URL of the warehouse feed.
     #[arg(
+        id = "amqp-url",
         long = "amqp-url",
         env = "AMQP_URL",
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
@@ -46,7 +47,12 @@ pub struct Amqp {
     pub url: String,
 
     /// Prefix of the feed's names: exchange `<prefix>.events`, queue `<prefix>.etl`.
-    #[arg(long = "amqp-prefix", env = "AMQP_PREFIX", default_value = "warehouse")]
+    #[arg(
+        id = "amqp-prefix",
+        long = "amqp-prefix",
+        env = "AMQP_PREFIX",
+        default_value = "warehouse"
+    )]
     pub prefix: String,
 }
 
@@ -113,11 +119,12 @@ impl Amqp {
 #[command(next_help_heading = "Warehouse feed")]
 pub struct Settings {
     /// Most events published before waiting for the broker's confirms and moving the checkpoint.
-    #[arg(long = "feed-batch-size", env = "FEED_BATCH_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(id = "feed-batch-size", long = "feed-batch-size", env = "FEED_BATCH_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..))]
     pub batch_size: u16,
 
     /// How often a standby feed tries to take over, in milliseconds.
     #[arg(
+        id = "feed-standby-poll-ms",
         long = "feed-standby-poll-ms",
         env = "FEED_STANDBY_POLL_MS",
         default_value_t = 1000
@@ -126,6 +133,7 @@ pub struct Settings {
 
     /// Longest wait between reconnection attempts while the broker is down, in milliseconds.
     #[arg(
+        id = "feed-max-backoff-ms",
         long = "feed-max-backoff-ms",
         env = "FEED_MAX_BACKOFF_MS",
         default_value_t = 5000
