@@ -167,3 +167,38 @@ impl Table {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Table;
+
+    fn table() -> Table {
+        Table {
+            name: "t",
+            title: "Title".into(),
+            columns: vec!["route".into(), "bookings".into()],
+            rows: vec![
+                vec!["Iasi, \"Cluj\"".into(), "12".into()],
+                vec!["Brasov".into(), "3".into()],
+            ],
+        }
+    }
+
+    #[test]
+    fn csv_quotes_only_the_fields_that_need_it() {
+        assert_eq!(
+            table().to_csv(),
+            "route,bookings\r\n\"Iasi, \"\"Cluj\"\"\",12\r\nBrasov,3\r\n"
+        );
+    }
+
+    #[test]
+    fn a_rendered_table_aligns_its_columns_and_counts_its_rows() {
+        let rendered = table().render();
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert_eq!(lines[1], " route        | bookings");
+        assert_eq!(lines[2], "--------------+----------");
+        assert_eq!(lines[4], " Brasov       | 3");
+        assert_eq!(lines[5], "(2 rows)");
+    }
+}
