@@ -8,4 +8,5 @@ mod backfill;
 mod broker_drop;
 mod crash;
 mod duplicates;
+mod feed;
 mod views;
