@@ -457,16 +457,6 @@ async fn serve_ops(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn every_subcommand_has_consistent_unique_settings() {
-        super::Cli::command().debug_assert();
-    }
-}
-
 /// Cancels `shutdown` on SIGINT or SIGTERM.
 async fn cancel_on_signal(shutdown: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -487,4 +477,14 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutting down");
     shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_has_consistent_unique_settings() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -10,6 +10,9 @@
 //!    Lag is the warehouse's `loaded_at` (taken just before the loading transaction commits)
 //!    minus the event store's `recorded_at`, both from the same PostgreSQL clock.
 //!    Target: p99 under 1 s.
+//!
+//! BENCH_PARTS=load,loader,broker,lag picks the figures (default load,lag); `loader` times
+//! the database side alone, `broker` the RabbitMQ side alone (receive, parse, ack).
 
 use chrono::{TimeZone, Utc};
 use domain::{
@@ -138,13 +141,10 @@ async fn delete_queue(amqp: &Amqp) {
     }
 }
 
-async fn load_rate(count: usize) {
-    let warehouse_db = TestDatabase::create().await;
-    let warehouse = warehouse_db.pool(8).await;
-    etl::migrate(&warehouse).await.expect("migrate");
+/// Publishes `count` messages to a fresh queue; returns its names and how long it took.
+async fn publish(count: usize) -> (Amqp, Duration) {
     let amqp = amqp("load");
     let messages = messages(count);
-
     let connection = amqp.connect().await.expect("broker");
     let channel = connection.create_channel().await.expect("channel");
     channel
@@ -176,7 +176,19 @@ async fn load_rate(count: usize) {
     }
     let published = started.elapsed();
     connection.close(200, "done".into()).await.ok();
-    drop(messages);
+    println!(
+        "publish to RabbitMQ (persistent, confirmed): {count} events in {:.1} s = {:.0} events/s",
+        published.as_secs_f64(),
+        count as f64 / published.as_secs_f64()
+    );
+    (amqp, published)
+}
+
+async fn load_rate(count: usize) {
+    let warehouse_db = TestDatabase::create().await;
+    let warehouse = warehouse_db.pool(8).await;
+    etl::migrate(&warehouse).await.expect("migrate");
+    let (amqp, _) = publish(count).await;
 
     let shutdown = CancellationToken::new();
     let settings = etl::Settings::new(warehouse_db.url.clone());
@@ -195,12 +207,30 @@ async fn load_rate(count: usize) {
     etl_task.await.ok();
     delete_queue(&amqp).await;
     println!(
-        "publish to RabbitMQ (persistent, confirmed): {count} events in {:.1} s = {:.0} events/s",
-        published.as_secs_f64(),
-        count as f64 / published.as_secs_f64()
-    );
-    println!(
         "warehouse load (RabbitMQ -> etl -> PostgreSQL): {count} events in {:.1} s = {:.0} events/s (target >= 30000)",
+        took.as_secs_f64(),
+        count as f64 / took.as_secs_f64()
+    );
+}
+
+/// The broker side alone: receive, parse and acknowledge, no database.
+async fn broker_rate(count: usize) {
+    let (amqp, _) = publish(count).await;
+    let started = Instant::now();
+    let mut consumer = etl::FeedConsumer::connect(&amqp, 5000, Duration::from_millis(100))
+        .await
+        .expect("consumer");
+    let mut received = 0;
+    while received < count {
+        let batch = consumer.next_batch().await.expect("batch");
+        received += batch.len();
+        consumer.ack(&batch).await.expect("ack");
+    }
+    let took = started.elapsed();
+    drop(consumer);
+    delete_queue(&amqp).await;
+    println!(
+        "broker alone (receive, parse, ack; no database): {count} events in {:.1} s = {:.0} events/s",
         took.as_secs_f64(),
         count as f64 / took.as_secs_f64()
     );
@@ -318,11 +348,38 @@ async fn lag(rate: u64, secs: u64) {
     );
 }
 
+/// The loader alone, without the broker: where the time goes.
+async fn loader_rate(count: usize, batch: usize) {
+    let warehouse_db = TestDatabase::create().await;
+    let warehouse = warehouse_db.pool(8).await;
+    etl::migrate(&warehouse).await.expect("migrate");
+    let messages = messages(count);
+    let started = Instant::now();
+    for chunk in messages.chunks(batch) {
+        etl::load(&warehouse, chunk).await.expect("load");
+    }
+    let took = started.elapsed();
+    println!(
+        "loader alone (no broker, batches of {batch}): {count} events in {:.1} s = {:.0} events/s",
+        took.as_secs_f64(),
+        count as f64 / took.as_secs_f64()
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let events: usize = env("BENCH_EVENTS", 500_000);
     let rate: u64 = env("BENCH_RATE", 2000);
     let secs: u64 = env("BENCH_SECS", 30);
-    load_rate(events).await;
-    lag(rate, secs).await;
+    // BENCH_PARTS picks figures: load (through RabbitMQ), loader (database only), lag.
+    let parts: String = env("BENCH_PARTS", "load,lag".to_owned());
+    for part in parts.split(',') {
+        match part.trim() {
+            "load" => load_rate(events).await,
+            "loader" => loader_rate(events, 5000).await,
+            "broker" => broker_rate(events).await,
+            "lag" => lag(rate, secs).await,
+            other => eprintln!("unknown BENCH_PARTS entry {other:?}"),
+        }
+    }
 }

@@ -46,13 +46,13 @@ impl Batch {
 }
 
 impl FeedConsumer {
-    /// Connects, declares the topology and starts consuming with a prefetch of two batches,
-    /// so the broker streams the next batch while this one commits.
+    /// Connects, declares the topology and starts consuming with a prefetch of three batches:
+    /// one loading, one parsed and waiting, one arriving.
     pub async fn connect(amqp: &Amqp, batch_size: u16, flush: Duration) -> Result<Self, EtlError> {
         let connection = amqp.connect().await?;
         let channel = connection.create_channel().await?;
         amqp.declare(&channel).await?;
-        let prefetch = batch_size.saturating_mul(2).max(1);
+        let prefetch = batch_size.saturating_mul(3).max(1);
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
@@ -99,6 +99,27 @@ impl FeedConsumer {
     }
 
     /// Acknowledges every delivery of `batch` (and any earlier one) at once.
+    pub async fn ack(&self, batch: &Batch) -> Result<(), EtlError> {
+        self.acker().ack(batch).await
+    }
+
+    /// A handle that acknowledges batches while this consumer goes on receiving.
+    pub fn acker(&self) -> BatchAcker {
+        BatchAcker {
+            channel: self.channel.clone(),
+        }
+    }
+}
+
+/// Acknowledges batches on the consumer's channel.
+#[derive(Clone)]
+pub struct BatchAcker {
+    channel: Channel,
+}
+
+impl BatchAcker {
+    /// Acknowledges every delivery of `batch` (and any earlier one) at once. Batches must be
+    /// acknowledged in the order they were received, each only after its commit.
     pub async fn ack(&self, batch: &Batch) -> Result<(), EtlError> {
         self.channel
             .basic_ack(batch.last_tag, BasicAckOptions { multiple: true })

@@ -10,7 +10,7 @@ mod load;
 mod report;
 
 pub use backfill::{BackfillReport, backfill};
-pub use consume::{Batch, FeedConsumer};
+pub use consume::{Batch, BatchAcker, FeedConsumer};
 pub use load::{Loaded, Rejected, load, load_in};
 pub use report::{Period, Table, report};
 
@@ -46,7 +46,7 @@ pub struct Settings {
     )]
     pub database_url: String,
 
-    /// Most events loaded in one transaction; the broker's prefetch is twice this.
+    /// Most events loaded in one transaction; the broker's prefetch is three times this.
     #[arg(id = "etl-batch-size", long = "etl-batch-size", env = "ETL_BATCH_SIZE", default_value_t = 5000, value_parser = clap::value_parser!(u16).range(1..))]
     pub batch_size: u16,
 
@@ -58,6 +58,10 @@ pub struct Settings {
         default_value_t = 100
     )]
     pub flush_ms: u64,
+
+    /// Consumers on the queue in this process, each with its own connection and transaction.
+    #[arg(id = "etl-consumers", long = "etl-consumers", env = "ETL_CONSUMERS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    pub consumers: u8,
 }
 
 impl Settings {
@@ -66,6 +70,7 @@ impl Settings {
             database_url: database_url.into(),
             batch_size: 5000,
             flush_ms: 100,
+            consumers: 1,
         }
     }
 }
@@ -86,9 +91,35 @@ pub enum EtlError {
 }
 
 /// Consumes the feed into the warehouse until `shutdown`, reconnecting with backoff when the
-/// broker or the database goes away. Several instances may consume one queue: loading is
-/// idempotent, and each batch is acknowledged only after it committed.
+/// broker or the database goes away. Runs `settings.consumers` consumers on the queue, each
+/// with its own connection, so the broker's deliveries and the database's work spread over
+/// several cores; loading is idempotent and order-proof, and each consumer acknowledges a
+/// batch only after it committed. Several etl processes may share the queue the same way.
 pub async fn run(amqp: Amqp, pool: PgPool, settings: Settings, shutdown: CancellationToken) {
+    let lanes: Vec<_> = (0..settings.consumers.max(1))
+        .map(|lane| {
+            tokio::spawn(supervise(
+                lane,
+                amqp.clone(),
+                pool.clone(),
+                settings.clone(),
+                shutdown.clone(),
+            ))
+        })
+        .collect();
+    for lane in lanes {
+        let _ = lane.await;
+    }
+}
+
+#[tracing::instrument(skip_all, fields(consumer = lane))]
+async fn supervise(
+    lane: u8,
+    amqp: Amqp,
+    pool: PgPool,
+    settings: Settings,
+    shutdown: CancellationToken,
+) {
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
         let mut loaded_any = false;
@@ -108,6 +139,9 @@ pub async fn run(amqp: Amqp, pool: PgPool, settings: Settings, shutdown: Cancell
     }
 }
 
+/// Receiving and parsing run in their own task, one batch ahead, while this one loads and
+/// acknowledges in order: the broker's delivery and the database's work overlap instead of
+/// taking turns.
 #[tracing::instrument(skip_all, name = "etl")]
 async fn consume(
     amqp: &Amqp,
@@ -121,22 +155,46 @@ async fn consume(
         Err(e) => return e,
     };
     tracing::info!(queue = %amqp.queue(), "consuming the warehouse feed");
+    let acker = consumer.acker();
+    let (ready, mut batches) = tokio::sync::mpsc::channel::<Batch>(1);
+    // Dropping the handle (on any error here) stops the receiver and, with it, the consumer
+    // and its connection: unacknowledged deliveries go back to the queue.
+    let mut receiver = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+        loop {
+            match consumer.next_batch().await {
+                Ok(batch) => {
+                    if ready.send(batch).await.is_err() {
+                        return EtlError::ConsumerEnded;
+                    }
+                }
+                Err(e) => return e,
+            }
+        }
+    }));
     loop {
-        if let Err(e) = load_batch(&mut consumer, pool).await {
+        let batch = tokio::select! {
+            batch = batches.recv() => batch,
+            stopped = &mut receiver => {
+                return stopped.unwrap_or(EtlError::ConsumerEnded);
+            }
+        };
+        let Some(batch) = batch else {
+            return EtlError::ConsumerEnded;
+        };
+        if let Err(e) = load_batch(&batch, &acker, pool).await {
             return e;
         }
         *loaded_any = true;
     }
 }
 
-/// One turn: a batch in, committed, acknowledged.
-async fn load_batch(consumer: &mut FeedConsumer, pool: &PgPool) -> Result<(), EtlError> {
-    let batch = consumer.next_batch().await?;
+/// One turn: a batch committed, then acknowledged.
+async fn load_batch(batch: &Batch, acker: &BatchAcker, pool: &PgPool) -> Result<(), EtlError> {
     let started = std::time::Instant::now();
     let mut tx = pool.begin().await?;
     let loaded = load_in(&mut tx, &batch.messages, &batch.rejected).await?;
     tx.commit().await?;
-    consumer.ack(&batch).await?;
+    acker.ack(batch).await?;
     metrics::counter!("etl_events_loaded_total").increment(loaded.fresh as u64);
     metrics::counter!("etl_events_repeated_total").increment(loaded.repeated as u64);
     metrics::histogram!("etl_batch_seconds").record(started.elapsed().as_secs_f64());

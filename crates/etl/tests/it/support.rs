@@ -97,6 +97,7 @@ impl World {
             database_url: self.warehouse_db.url.clone(),
             batch_size: 500,
             flush_ms: 20,
+            consumers: 2,
         };
         vec![
             tokio::spawn(projector::feed::run(
