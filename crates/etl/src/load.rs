@@ -6,7 +6,8 @@
 //! that set it, and an upsert only overwrites a row whose position is older; a booking and its
 //! cancellation fill separate columns, and a train version that arrives late re-resolves the
 //! rows that should have seen it. The live etl and backfill both load through here, so they
-//! build the same warehouse.
+//! build the same warehouse. Batches load one at a time (a transaction-scoped advisory lock),
+//! so concurrent loaders never miss each other's uncommitted rows.
 
 use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use domain::{BookingCancelReason, DomainEvent, EVENT_SCHEMA_VERSION, TrainEvent};
@@ -47,6 +48,13 @@ pub async fn load_in(
     messages: &[FeedMessage],
     rejected: &[Rejected],
 ) -> Result<Loaded, sqlx::Error> {
+    // One loading transaction at a time per warehouse (several consumers, several etl
+    // processes, a backfill beside the live etl). Under READ COMMITTED two concurrent batches
+    // would not see each other's train versions: both could leave a version current, or a
+    // seat row without its capacity. Loads are short; receiving and parsing still overlap.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('warehouse-load'))")
+        .execute(&mut *tx)
+        .await?;
     let mut seen = HashSet::with_capacity(messages.len());
     let unique: Vec<&FeedMessage> = messages.iter().filter(|m| seen.insert(m.id)).collect();
     let ids: Vec<Uuid> = unique.iter().map(|m| m.id).collect();

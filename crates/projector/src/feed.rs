@@ -94,15 +94,11 @@ impl Amqp {
                 FieldTable::default(),
             )
             .await?;
-        // Classic queue version 2 (RabbitMQ 3.10+; ignored by older brokers) keeps a large
-        // backlog, such as a warehouse catching up after an outage, fast to deliver.
-        let mut arguments = FieldTable::default();
-        arguments.insert("x-queue-version".into(), AMQPValue::ShortInt(2));
         channel
             .queue_declare(
                 self.queue().into(),
                 QueueDeclareOptions::durable(),
-                arguments,
+                FieldTable::default(),
             )
             .await?;
         channel
