@@ -52,6 +52,27 @@ enum Role {
         )]
         ops_listen: std::net::SocketAddr,
     },
+    /// Rebuild read models by replaying the log into fresh copies, then swap them in while the
+    /// live ones keep serving. Interrupt it and run it again to continue.
+    Rebuild {
+        #[command(flatten)]
+        common: Common,
+        /// Projection to rebuild (trains, bookings, lobbies); repeat for several; all if none.
+        #[arg(long = "projection", value_parser = parse_projection)]
+        projections: Vec<projector::Projection>,
+        /// Start from zero even if an interrupted rebuild left progress behind.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Re-fold the log into a scratch copy and diff it against the live read models; exits
+    /// with status 1 and prints the rows if anything differs.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+        /// Projection to verify; repeat for several; all if none.
+        #[arg(long = "projection", value_parser = parse_projection)]
+        projections: Vec<projector::Projection>,
+    },
     /// Create or upgrade every schema, then exit.
     Migrate {
         #[command(flatten)]
@@ -175,6 +196,65 @@ async fn main() -> anyhow::Result<()> {
             serve_ops(ops_listen, pool.clone(), &tracker, shutdown.clone()).await?;
             tracker.spawn(projector::run(store, pool, projector, shutdown.clone()));
         }
+        Role::Rebuild {
+            common,
+            projections,
+            fresh,
+        } => {
+            common.init_tracing();
+            let (store, pool) = (common.store().await?, common.pool().await?);
+            projector::migrate(&pool)
+                .await
+                .context("migrating the read models")?;
+            let projections = or_all(projections);
+            let report = projector::rebuild(&store, &pool, &projections, fresh, &shutdown).await?;
+            match report {
+                Some(report) => {
+                    let rate = report.events as f64 / report.elapsed.as_secs_f64().max(1e-9);
+                    let swaps: Vec<String> = report
+                        .swaps
+                        .iter()
+                        .map(|(p, blocked)| {
+                            format!("{} {:.1} ms", p.name(), blocked.as_secs_f64() * 1e3)
+                        })
+                        .collect();
+                    println!(
+                        "rebuilt {} events in {:.2} s ({rate:.0} events/s); swaps locked queries for: {}",
+                        report.events,
+                        report.elapsed.as_secs_f64(),
+                        swaps.join(", ")
+                    );
+                }
+                None => println!("rebuild interrupted; run it again to continue"),
+            }
+            return Ok(());
+        }
+        Role::Verify {
+            common,
+            projections,
+        } => {
+            common.init_tracing();
+            let (store, pool) = (common.store().await?, common.pool().await?);
+            projector::migrate(&pool)
+                .await
+                .context("migrating the read models")?;
+            let differences = projector::verify(&store, &pool, &or_all(projections)).await?;
+            for d in &differences {
+                println!(
+                    "{} id {}: live {} | from the log {}",
+                    d.table,
+                    d.id,
+                    d.live.as_deref().unwrap_or("(missing)"),
+                    d.rebuilt.as_deref().unwrap_or("(missing)")
+                );
+            }
+            if differences.is_empty() {
+                println!("read models match the log");
+                return Ok(());
+            }
+            println!("{} rows differ", differences.len());
+            std::process::exit(1);
+        }
         Role::Migrate { common } => {
             common.init_tracing();
             let (_store, pool) = (common.store().await?, common.pool().await?);
@@ -211,6 +291,19 @@ async fn serve_api(
         }
     });
     Ok(())
+}
+
+fn parse_projection(name: &str) -> Result<projector::Projection, String> {
+    projector::Projection::named(name)
+        .ok_or_else(|| format!("unknown projection {name:?} (trains, bookings, lobbies)"))
+}
+
+fn or_all(projections: Vec<projector::Projection>) -> Vec<projector::Projection> {
+    if projections.is_empty() {
+        projector::Projection::ALL.to_vec()
+    } else {
+        projections
+    }
 }
 
 /// Health and metrics for a role without an HTTP API of its own.

@@ -20,10 +20,11 @@ enum Change {
 
 pub(crate) async fn apply(
     tx: &mut PgConnection,
-    events: &[DomainEvent],
+    schema: &str,
+    events: &[&DomainEvent],
 ) -> Result<(), sqlx::Error> {
     let mut changes: BTreeMap<i64, Change> = BTreeMap::new();
-    for event in events {
+    for &event in events {
         match event {
             DomainEvent::Train(TrainEvent::SeatBooked {
                 train_id,
@@ -88,11 +89,11 @@ pub(crate) async fn apply(
         }
     }
     if !ids.is_empty() {
-        sqlx::query(
-            "INSERT INTO read_models.bookings (id, train_id, user_credentials, booked_at)
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.bookings (id, train_id, user_credentials, booked_at)
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[])
              ON CONFLICT (id) DO UPDATE SET user_credentials = excluded.user_credentials",
-        )
+        ))
         .bind(&ids)
         .bind(&trains)
         .bind(&users)
@@ -101,17 +102,17 @@ pub(crate) async fn apply(
         .await?;
     }
     if !renamed.is_empty() {
-        sqlx::query(
-            "UPDATE read_models.bookings b SET user_credentials = u.user_credentials
+        sqlx::query(&format!(
+            "UPDATE {schema}.bookings b SET user_credentials = u.user_credentials
              FROM unnest($1::bigint[], $2::text[]) AS u(id, user_credentials) WHERE b.id = u.id",
-        )
+        ))
         .bind(&renamed)
         .bind(&new_holders)
         .execute(&mut *tx)
         .await?;
     }
     if !deletes.is_empty() {
-        sqlx::query("DELETE FROM read_models.bookings WHERE id = ANY($1)")
+        sqlx::query(&format!("DELETE FROM {schema}.bookings WHERE id = ANY($1)"))
             .bind(&deletes)
             .execute(&mut *tx)
             .await?;

@@ -5,10 +5,15 @@
 mod bookings;
 mod checkpoint;
 mod lobbies;
+mod replay;
 mod runner;
 mod trains;
 
 pub use checkpoint::{CHECKPOINT_CHANNEL, Checkpoints};
+pub use replay::{Difference, RebuildReport, rebuild, verify};
+
+/// The schema of the live read models.
+pub const LIVE_SCHEMA: &str = "read_models";
 
 use domain::{DomainEvent, EVENT_SCHEMA_VERSION, LobbyId, TrainId};
 use event_store::{EventStore, Filter, Position, RecordedEvent};
@@ -58,13 +63,13 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 }
 
 /// One read model and how it follows the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Projection {
-    /// `read_models.trains`: the schedule and seats left.
+    /// `trains`: the schedule and seats left.
     Trains,
-    /// `read_models.bookings`: active bookings.
+    /// `bookings`: active bookings.
     Bookings,
-    /// `read_models.lobbies`: open lobbies.
+    /// `lobbies`: open lobbies.
     Lobbies,
 }
 
@@ -96,11 +101,32 @@ impl Projection {
             .collect()
     }
 
-    async fn apply(self, tx: &mut PgConnection, events: &[DomainEvent]) -> Result<(), sqlx::Error> {
+    /// The tables this projection owns, all in one schema.
+    pub fn tables(self) -> &'static [&'static str] {
         match self {
-            Self::Trains => trains::apply(tx, events).await,
-            Self::Bookings => bookings::apply(tx, events).await,
-            Self::Lobbies => lobbies::apply(tx, events).await,
+            Self::Trains => &["trains"],
+            Self::Bookings => &["bookings"],
+            Self::Lobbies => &["lobbies"],
+        }
+    }
+
+    /// Parses a projection's name.
+    pub fn named(name: &str) -> Option<Projection> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Applies a batch to this projection's tables in `schema` (the live `read_models`, or a
+    /// copy being rebuilt or verified).
+    async fn apply(
+        self,
+        tx: &mut PgConnection,
+        schema: &str,
+        events: &[&DomainEvent],
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Trains => trains::apply(tx, schema, events).await,
+            Self::Bookings => bookings::apply(tx, schema, events).await,
+            Self::Lobbies => lobbies::apply(tx, schema, events).await,
         }
     }
 }
@@ -120,7 +146,7 @@ pub enum ProjectorError {
         source: domain::DecodeError,
     },
     #[error("another instance moved the checkpoint of {0}; standing down")]
-    Fenced(&'static str),
+    Fenced(String),
     #[error("the subscription ended")]
     SubscriptionEnded,
 }
