@@ -15,7 +15,7 @@ pub use replay::{Difference, RebuildReport, rebuild, verify};
 /// The schema of the live read models.
 pub const LIVE_SCHEMA: &str = "read_models";
 
-use domain::{DomainEvent, EVENT_SCHEMA_VERSION, LobbyId, TrainId};
+use domain::{DomainEvent, LobbyId, TrainId};
 use event_store::{EventStore, Filter, Position, RecordedEvent};
 use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
@@ -149,6 +149,8 @@ pub enum ProjectorError {
     Fenced(String),
     #[error("the subscription ended")]
     SubscriptionEnded,
+    #[error("another rebuild is running")]
+    Busy,
 }
 
 /// Reads a recorded event into the domain, upcasting older schema versions.
@@ -158,7 +160,8 @@ pub fn decode(event: &RecordedEvent) -> Result<DomainEvent, ProjectorError> {
         .get("schema_version")
         .and_then(serde_json::Value::as_u64)
         .and_then(|v| u32::try_from(v).ok())
-        .unwrap_or(EVENT_SCHEMA_VERSION);
+        // Events written before versions were recorded are the first version.
+        .unwrap_or(1);
     DomainEvent::decode(&event.event_type, version, event.data.clone()).map_err(|source| {
         ProjectorError::Decode {
             position: event.position,

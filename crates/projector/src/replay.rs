@@ -30,7 +30,7 @@ const RETIRED_SCHEMA: &str = "read_models_retired";
 pub struct RebuildReport {
     pub events: u64,
     pub elapsed: Duration,
-    /// How long each swap held the live tables locked (queries on them waited this long).
+    /// How long each swap kept queries on its tables waiting.
     pub swaps: Vec<(Projection, Duration)>,
 }
 
@@ -54,6 +54,28 @@ pub async fn rebuild<S: EventStore>(
     shutdown: &CancellationToken,
 ) -> Result<Option<RebuildReport>, ProjectorError> {
     let started = Instant::now();
+    // Two rebuilds swapping the same tables would wait on each other's locks.
+    let mut guard = pool.acquire().await?.detach();
+    let alone: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('read-model-rebuild'))")
+            .fetch_one(&mut guard)
+            .await?;
+    if !alone {
+        return Err(ProjectorError::Busy);
+    }
+    let report = rebuild_alone(store, pool, projections, fresh, shutdown, started).await;
+    guard.close().await.ok();
+    report
+}
+
+async fn rebuild_alone<S: EventStore>(
+    store: &S,
+    pool: &PgPool,
+    projections: &[Projection],
+    fresh: bool,
+    shutdown: &CancellationToken,
+    started: Instant,
+) -> Result<Option<RebuildReport>, ProjectorError> {
     if fresh {
         discard(pool, projections, NEXT_SCHEMA, "rebuild").await?;
     }
@@ -350,21 +372,22 @@ impl<'a, S: EventStore> Replay<'a, S> {
         Ok(())
     }
 
-    /// Swaps a caught-up copy in for the live tables; returns how long they were locked.
+    /// Swaps a caught-up copy in for the live tables; returns how long queries on them waited.
     async fn swap(&mut self, projection: Projection) -> Result<Duration, ProjectorError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
-        let locked = Instant::now();
+        // EXCLUSIVE stops the live projector writing these tables but lets queries read them.
+        // (ACCESS EXCLUSIVE would draw a transaction id at once, and the reads below wait for
+        // older writers, this transaction included, to finish.)
         for table in projection.tables() {
             sqlx::query(&format!(
-                "LOCK TABLE {LIVE_SCHEMA}.{table} IN ACCESS EXCLUSIVE MODE"
+                "LOCK TABLE {LIVE_SCHEMA}.{table} IN EXCLUSIVE MODE"
             ))
             .execute(&mut *tx)
             .await?;
         }
-        // With the tables locked the live projector cannot apply anything to them; bring the
-        // copy up to where the live one stands. Read before this transaction writes (and so
-        // draws a transaction id), because reads wait for older writers to finish.
+        // Bring the copy up to where the live model stands; nothing can move it meanwhile.
+        // Read before this transaction writes anything.
         let live: Option<(i64, i64)> = sqlx::query_as(
             "SELECT commit_position, prepare_position FROM projections.checkpoints WHERE name = $1",
         )
@@ -382,6 +405,8 @@ impl<'a, S: EventStore> Replay<'a, S> {
             projection.apply(&mut tx, &self.schema, &events).await?;
         }
         let target = live.max(copy);
+        // From the first ALTER to the commit, queries on these tables wait.
+        let blocking = Instant::now();
         sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {RETIRED_SCHEMA}"))
             .execute(&mut *tx)
             .await?;
@@ -420,7 +445,7 @@ impl<'a, S: EventStore> Replay<'a, S> {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        let blocked = locked.elapsed();
+        let blocked = blocking.elapsed();
         for table in projection.tables() {
             sqlx::query(&format!("DROP TABLE IF EXISTS {RETIRED_SCHEMA}.{table}"))
                 .execute(&mut *conn)
