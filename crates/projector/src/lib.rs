@@ -155,6 +155,22 @@ pub enum ProjectorError {
 
 /// Reads a recorded event into the domain, upcasting older schema versions.
 pub fn decode(event: &RecordedEvent) -> Result<DomainEvent, ProjectorError> {
+    decode_data(event, event.data.clone())
+}
+
+/// Like [`decode`], taking the event apart instead of copying its data.
+pub fn decode_owned(
+    mut event: RecordedEvent,
+) -> Result<(RecordedEvent, DomainEvent), ProjectorError> {
+    let data = std::mem::take(&mut event.data);
+    let decoded = decode_data(&event, data)?;
+    Ok((event, decoded))
+}
+
+fn decode_data(
+    event: &RecordedEvent,
+    data: serde_json::Value,
+) -> Result<DomainEvent, ProjectorError> {
     let version = event
         .metadata
         .get("schema_version")
@@ -162,12 +178,10 @@ pub fn decode(event: &RecordedEvent) -> Result<DomainEvent, ProjectorError> {
         .and_then(|v| u32::try_from(v).ok())
         // Events written before versions were recorded are the first version.
         .unwrap_or(1);
-    DomainEvent::decode(&event.event_type, version, event.data.clone()).map_err(|source| {
-        ProjectorError::Decode {
-            position: event.position,
-            event_type: event.event_type.clone(),
-            source,
-        }
+    DomainEvent::decode(&event.event_type, version, data).map_err(|source| ProjectorError::Decode {
+        position: event.position,
+        event_type: event.event_type.clone(),
+        source,
     })
 }
 

@@ -11,7 +11,7 @@
 //!   to the live models.
 
 use crate::checkpoint::{self, to_i64, to_u64};
-use crate::{LIVE_SCHEMA, Projection, ProjectorError, decode};
+use crate::{LIVE_SCHEMA, Projection, ProjectorError, decode, decode_owned};
 use domain::DomainEvent;
 use event_store::{EventStore, Filter, Position, RecordedEvent};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -236,6 +236,9 @@ fn uuid_like() -> String {
     format!("{:x}{:x}", nanos.as_nanos(), std::process::id())
 }
 
+/// Events of one page, decoded.
+type Page = Vec<(RecordedEvent, DomainEvent)>;
+
 /// A replay of the log into copies of some projections.
 struct Replay<'a, S> {
     store: &'a S,
@@ -295,8 +298,7 @@ impl<'a, S: EventStore> Replay<'a, S> {
         let total = self.store.count(Some(start)).await?;
         let progress = progress_bar(total, verb);
         let stop_at = until.and_then(|u| u.values().max().copied());
-        let (pages, mut incoming) =
-            tokio::sync::mpsc::channel::<Result<Vec<RecordedEvent>, ProjectorError>>(2);
+        let (pages, mut incoming) = tokio::sync::mpsc::channel::<Result<Page, ProjectorError>>(2);
         let (store, filter) = (self.store.clone(), self.filter());
         let reader = tokio::spawn(async move {
             let mut after = (start != Position::default()).then_some(start);
@@ -309,6 +311,8 @@ impl<'a, S: EventStore> Replay<'a, S> {
                     Ok(page) => (page.last().map(|e| e.position), page.len() == PAGE),
                     Err(_) => (None, false),
                 };
+                // Decoding here overlaps it with writing the previous page.
+                let page = page.and_then(|page| page.into_iter().map(decode_owned).collect());
                 if pages.send(page).await.is_err() {
                     return;
                 }
@@ -339,21 +343,22 @@ impl<'a, S: EventStore> Replay<'a, S> {
 
     async fn apply_page(
         &mut self,
-        page: &[RecordedEvent],
+        decoded: &Page,
         until: Option<&BTreeMap<Projection, Position>>,
     ) -> Result<(), ProjectorError> {
-        let decoded: Vec<(&RecordedEvent, DomainEvent)> = page
-            .iter()
-            .map(|e| decode(e).map(|d| (e, d)))
-            .collect::<Result<_, _>>()?;
         let mut tx = self.pool.begin().await?;
+        // Losing the last commits in a server crash is harmless here: the copy's checkpoint is
+        // lost with its rows, and the replay simply redoes them.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         for &projection in &self.projections {
             let from = self.at[&projection];
             let limit = until.and_then(|u| u.get(&projection).copied());
             let filter = projection.filter();
             let mut to = from;
             let mut events = Vec::new();
-            for (recorded, event) in &decoded {
+            for (recorded, event) in decoded {
                 let in_range = recorded.position > from
                     && limit.is_none_or(|limit| recorded.position <= limit);
                 if in_range && filter.matches(&recorded.stream) {
