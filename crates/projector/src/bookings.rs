@@ -18,10 +18,14 @@ enum Change {
     Delete,
 }
 
+/// Applies a batch. `fresh`: the table is being filled by a replay, which applies every event
+/// exactly once into tables that start empty, so new bookings can be streamed in with COPY
+/// (about twice as fast as the upsert the live path uses).
 pub(crate) async fn apply(
     tx: &mut PgConnection,
     schema: &str,
     events: &[&DomainEvent],
+    fresh: bool,
 ) -> Result<(), sqlx::Error> {
     let mut changes: BTreeMap<i64, Change> = BTreeMap::new();
     for &event in events {
@@ -88,7 +92,9 @@ pub(crate) async fn apply(
             Change::Delete => deletes.push(id),
         }
     }
-    if !ids.is_empty() {
+    if !ids.is_empty() && fresh {
+        copy_in(tx, schema, &ids, &trains, &users, &times).await?;
+    } else if !ids.is_empty() {
         sqlx::query(&format!(
             "INSERT INTO {schema}.bookings (id, train_id, user_credentials, booked_at)
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[])
@@ -117,5 +123,33 @@ pub(crate) async fn apply(
             .execute(&mut *tx)
             .await?;
     }
+    Ok(())
+}
+
+/// Streams new rows in as CSV (quoted fields, so any text in the credentials is safe).
+async fn copy_in(
+    tx: &mut PgConnection,
+    schema: &str,
+    ids: &[i64],
+    trains: &[i64],
+    users: &[String],
+    times: &[DateTime<Utc>],
+) -> Result<(), sqlx::Error> {
+    use std::fmt::Write;
+    let mut csv = String::with_capacity(ids.len() * 80);
+    for (((id, train), user), time) in ids.iter().zip(trains).zip(users).zip(times) {
+        let user = user.replace('"', "\"\"");
+        // Microseconds, truncated as the binary encoding of the live path truncates them.
+        let time = time.format("%Y-%m-%dT%H:%M:%S%.6f%:z");
+        // Writing to a String cannot fail.
+        let _ = writeln!(csv, "{id},{train},\"{user}\",{time}");
+    }
+    let mut copy = tx
+        .copy_in_raw(&format!(
+            "COPY {schema}.bookings (id, train_id, user_credentials, booked_at) FROM STDIN (FORMAT csv)"
+        ))
+        .await?;
+    copy.send(csv.as_bytes()).await?;
+    copy.finish().await?;
     Ok(())
 }

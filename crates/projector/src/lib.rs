@@ -116,17 +116,19 @@ impl Projection {
     }
 
     /// Applies a batch to this projection's tables in `schema` (the live `read_models`, or a
-    /// copy being rebuilt or verified).
+    /// copy being rebuilt or verified). `fresh`: a replay filling empty tables, each event
+    /// applied exactly once, which allows bulk loading.
     async fn apply(
         self,
         tx: &mut PgConnection,
         schema: &str,
         events: &[&DomainEvent],
+        fresh: bool,
     ) -> Result<(), sqlx::Error> {
         match self {
-            Self::Trains => trains::apply(tx, schema, events).await,
-            Self::Bookings => bookings::apply(tx, schema, events).await,
-            Self::Lobbies => lobbies::apply(tx, schema, events).await,
+            Self::Trains => trains::apply(tx, schema, events, fresh).await,
+            Self::Bookings => bookings::apply(tx, schema, events, fresh).await,
+            Self::Lobbies => lobbies::apply(tx, schema, events, fresh).await,
         }
     }
 }

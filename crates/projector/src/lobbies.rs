@@ -8,6 +8,7 @@ pub(crate) async fn apply(
     tx: &mut PgConnection,
     schema: &str,
     events: &[&DomainEvent],
+    _fresh: bool,
 ) -> Result<(), sqlx::Error> {
     for &event in events {
         match event {

@@ -369,7 +369,9 @@ impl<'a, S: EventStore> Replay<'a, S> {
             if to == from {
                 continue;
             }
-            projection.apply(&mut tx, &self.schema, &events).await?;
+            projection
+                .apply(&mut tx, &self.schema, &events, true)
+                .await?;
             checkpoint::advance(&mut tx, &copy_name(projection, &self.suffix), from, to).await?;
             self.at.insert(projection, to);
         }
@@ -407,7 +409,9 @@ impl<'a, S: EventStore> Replay<'a, S> {
             let missing = self.read_between(projection, copy, live).await?;
             let decoded = missing.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
             let events: Vec<&DomainEvent> = decoded.iter().collect();
-            projection.apply(&mut tx, &self.schema, &events).await?;
+            projection
+                .apply(&mut tx, &self.schema, &events, true)
+                .await?;
         }
         let target = live.max(copy);
         // From the first ALTER to the commit, queries on these tables wait.

@@ -91,7 +91,9 @@ impl<S: EventStore> Runner<S> {
             let events = batch.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
             let mut tx = self.pool.begin().await?;
             let events: Vec<&DomainEvent> = events.iter().collect();
-            self.projection.apply(&mut tx, LIVE_SCHEMA, &events).await?;
+            self.projection
+                .apply(&mut tx, LIVE_SCHEMA, &events, false)
+                .await?;
             checkpoint::advance(&mut tx, name, at, last).await?;
             checkpoint::announce(&mut tx, name, last).await?;
             tx.commit().await?;

@@ -26,6 +26,7 @@ pub(crate) async fn apply(
     tx: &mut PgConnection,
     schema: &str,
     events: &[&DomainEvent],
+    _fresh: bool,
 ) -> Result<(), sqlx::Error> {
     let mut changes: BTreeMap<i64, Change> = BTreeMap::new();
     for &event in events {

@@ -275,3 +275,50 @@ async fn more_bookings(store: &PgEventStore, id: i64) {
         .await
         .expect("append");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_keeps_credentials_with_quotes_commas_and_newlines_intact() {
+    use domain::{BookingId, DomainEvent, TrainEvent, TrainId};
+    let fx = Fixture::new().await;
+    let (_, _) = write_history(&fx.store, 1).await;
+    let awkward = "O'Neil, \"Jr.\"\nsecond line \\ backslash";
+    let event = DomainEvent::Train(TrainEvent::SeatBooked {
+        train_id: TrainId(1),
+        booking_id: BookingId(999),
+        user_credentials: awkward.to_owned(),
+        seat_count: 1,
+        seats_left: 49,
+        booked_at: chrono::Utc::now(),
+    });
+    let new = NewEvent::new(event.event_type(), event.encode())
+        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }));
+    let appended = fx
+        .store
+        .append("train-1", ExpectedRevision::Any, vec![new])
+        .await
+        .expect("append");
+    caught_up(&fx.pool, appended.position).await;
+
+    projector::rebuild(
+        &fx.store,
+        &fx.pool,
+        &Projection::ALL,
+        true,
+        &CancellationToken::new(),
+    )
+    .await
+    .expect("rebuild")
+    .expect("finished");
+    let stored: String =
+        sqlx::query_scalar("SELECT user_credentials FROM read_models.bookings WHERE id = 999")
+            .fetch_one(&fx.pool)
+            .await
+            .expect("the booking");
+    assert_eq!(stored, awkward);
+    assert_eq!(
+        projector::verify(&fx.store, &fx.pool, &Projection::ALL)
+            .await
+            .expect("verify"),
+        vec![]
+    );
+}
