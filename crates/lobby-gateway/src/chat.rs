@@ -117,6 +117,7 @@ async fn listen(chat: Arc<Chat>, shutdown: CancellationToken) {
     let Some(client) = chat.redis.client().cloned() else {
         return;
     };
+    let mut backoff = Duration::from_millis(500);
     while !shutdown.is_cancelled() {
         let subscribe = async {
             let mut pubsub = client.get_async_pubsub().await?;
@@ -126,6 +127,7 @@ async fn listen(chat: Arc<Chat>, shutdown: CancellationToken) {
         match tokio::time::timeout(Duration::from_secs(2), subscribe).await {
             Ok(Ok(pubsub)) => {
                 chat.listening.store(true, Ordering::Relaxed);
+                backoff = Duration::from_millis(500);
                 let mut lines = pubsub.into_on_message();
                 loop {
                     let line = tokio::select! {
@@ -148,7 +150,8 @@ async fn listen(chat: Arc<Chat>, shutdown: CancellationToken) {
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = tokio::time::sleep(backoff) => {}
         }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }

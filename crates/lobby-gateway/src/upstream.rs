@@ -9,7 +9,7 @@
 
 use crate::breaker::Breaker;
 use crate::{AppState, Settings};
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
@@ -50,7 +50,9 @@ pub(crate) struct Answer {
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
-        let mut response = (self.status, self.body).into_response();
+        // Built bare, so the upstream's own Content-Type is the only one.
+        let mut response = Response::new(Body::from(self.body));
+        *response.status_mut() = self.status;
         let headers = response.headers_mut();
         for (name, value) in &self.headers {
             if !HOP_BY_HOP.contains(name) && name != "keep-alive" {

@@ -20,6 +20,8 @@ async fn ts_paths_are_forwarded_with_bodies_headers_and_statuses_intact() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.headers.contains_key("x-event-position"));
+    let content_types: Vec<_> = reply.headers.get_all("content-type").iter().collect();
+    assert_eq!(content_types, ["application/json"]);
     let (status, body) = stack
         .get(gateway.url(&format!("/ts/trains/{train}?unused=1")))
         .await;
@@ -65,6 +67,22 @@ async fn the_rate_limit_is_shared_by_gateway_instances() {
     assert_eq!(stack.get(stack.gateways[1].url("/lobbies")).await.0, 200);
     assert_eq!(stack.get(stack.gateways[0].url("/lobbies")).await.0, 429);
     assert_eq!(stack.get(stack.gateways[1].url("/lobbies")).await.0, 429);
+}
+
+#[tokio::test]
+async fn with_redis_down_the_rate_limit_degrades_open() {
+    let stack = Stack::start(0, |_| {}).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address")
+    };
+    let mut settings = Settings::new(([127, 0, 0, 1], 0).into(), vec![stack.apis[0].url("")]);
+    settings.redis_url = Some(format!("redis://{closed}"));
+    settings.rate_limit = 1;
+    let gateway = stack.spawn_gateway(settings).await;
+    for _ in 0..3 {
+        assert_eq!(stack.get(gateway.url("/lobbies")).await.0, 200);
+    }
 }
 
 #[tokio::test]

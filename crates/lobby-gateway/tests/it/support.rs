@@ -146,6 +146,18 @@ impl Stack {
 
     /// A gateway with `settings`, once it follows the log and the chat channel.
     pub async fn start_gateway(&self, settings: Settings) -> Server {
+        let server = self.spawn_gateway(settings).await;
+        let ready = server.state.clone().expect("gateway state");
+        eventually(move || {
+            let ready = ready.clone();
+            async move { ready.is_ready() }
+        })
+        .await;
+        server
+    }
+
+    /// A gateway with `settings`, as soon as it listens.
+    pub async fn spawn_gateway(&self, settings: Settings) -> Server {
         let shutdown = self.shutdown.child_token();
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
@@ -164,12 +176,6 @@ impl Stack {
             state.clone(),
             shutdown.clone(),
         ));
-        let ready = state.clone();
-        eventually(move || {
-            let ready = ready.clone();
-            async move { ready.is_ready() }
-        })
-        .await;
         Server {
             address,
             state: Some(state),
