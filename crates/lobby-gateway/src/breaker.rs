@@ -73,6 +73,7 @@ impl Breaker {
     }
 
     /// True while requests are refused.
+    #[cfg(test)]
     pub fn is_open(&self, now: Instant) -> bool {
         match *self.state.lock().unwrap_or_else(PoisonError::into_inner) {
             State::Closed { .. } => false,

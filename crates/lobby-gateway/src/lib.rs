@@ -11,9 +11,6 @@ mod rate_limit;
 mod upstream;
 mod ws;
 
-pub use breaker::Breaker;
-pub use feed::Hub;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +20,7 @@ use command_api::ids::Ids;
 use command_api::{ApiError, Executor, ExecutorSettings, Freshness, RedisLink};
 use domain::{Lobby, Train};
 use event_store::AnyStore;
+use feed::Hub;
 use serde_json::json;
 use sqlx::PgPool;
 use std::net::SocketAddr;
@@ -240,6 +238,10 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(gateway_status))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .route(
+            "/metrics",
+            get(|| async { command_api::metrics::prometheus().render() }),
+        )
         .route("/ts", any(upstream::forward))
         .route("/ts/{*rest}", any(upstream::forward))
         .nest("/ls", lobby_service)

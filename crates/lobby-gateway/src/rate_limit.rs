@@ -85,10 +85,10 @@ impl RateLimiter {
     }
 }
 
-/// The middleware. Health and status checks are never limited.
+/// The middleware. Health, status and metrics checks are never limited.
 pub(crate) async fn layer(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if path == "/status" || path.starts_with("/health/") {
+    if path == "/status" || path == "/metrics" || path.starts_with("/health/") {
         return next.run(request).await;
     }
     let limiter = &state.inner.limiter;

@@ -19,6 +19,11 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite;
 
+/// Bytes read from a member's socket at a time.
+const READ_BUFFER: usize = 4 * 1024;
+/// Most bytes waiting to be written to one member.
+const MAX_WRITE_BUFFER: usize = 64 * 1024;
+
 /// Events read per page while replaying.
 const REPLAY_PAGE: usize = 500;
 
@@ -38,7 +43,13 @@ pub(crate) async fn connect(
             .find_map(|pair| pair.strip_prefix("after="))
             .map(str::to_owned)
     });
+    // The library's defaults buffer 128 KiB each way per connection; lobby traffic is small
+    // messages, each flushed as it is sent, so small buffers keep a member cheap, and the
+    // bounded write buffer caps what one stuck member can hold.
     upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER.max(limit * 2))
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| {
