@@ -339,3 +339,16 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     tracing::info!("shutting down");
     shutdown.cancel();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Roles flatten several settings structs: an id or flag used twice would only fail when
+    /// that subcommand starts.
+    #[test]
+    fn every_role_has_a_consistent_command_line() {
+        Cli::command().debug_assert();
+    }
+}

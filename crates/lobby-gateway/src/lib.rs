@@ -38,6 +38,7 @@ use tokio_util::task::TaskTracker;
 pub struct Settings {
     /// Address the gateway listens on.
     #[arg(
+        id = "gateway_listen",
         long = "gateway-listen",
         env = "GATEWAY_LISTEN",
         default_value = "127.0.0.1:8080"
@@ -77,13 +78,22 @@ pub struct Settings {
     #[arg(long, env = "GATEWAY_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
 
-    /// Redis URL for the shared rate limit and chat across instances; without it both stay
-    /// within this instance.
-    #[arg(long, env = "GATEWAY_REDIS_URL")]
+    /// Redis URL for the shared rate limit and chat across instances (the same variable as
+    /// the command API's); without it there is no rate limit and chat stays in this instance.
+    #[arg(
+        id = "gateway_redis_url",
+        long = "gateway-redis-url",
+        env = "REDIS_URL"
+    )]
     pub redis_url: Option<String>,
 
     /// Prefix of every Redis key and channel the gateway uses.
-    #[arg(long, env = "GATEWAY_REDIS_KEY_PREFIX", default_value = "gateway:")]
+    #[arg(
+        id = "gateway_redis_key_prefix",
+        long = "gateway-redis-key-prefix",
+        env = "GATEWAY_REDIS_KEY_PREFIX",
+        default_value = "gateway:"
+    )]
     pub redis_key_prefix: String,
 
     /// Most open websockets per instance; more are closed with 1013.
@@ -103,12 +113,13 @@ pub struct Settings {
     pub ws_send_timeout_ms: u64,
 
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    #[arg(id = "gateway_max_body_bytes", long = "gateway-max-body-bytes", env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
 
     /// Longest a lobby command waits for the read models to show it, in milliseconds.
     #[arg(
-        long,
+        id = "lobby_read_your_writes_timeout_ms",
+        long = "lobby-read-your-writes-timeout-ms",
         env = "LOBBY_READ_YOUR_WRITES_TIMEOUT_MS",
         default_value_t = 5_000
     )]
