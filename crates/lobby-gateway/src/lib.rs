@@ -39,6 +39,7 @@ pub struct Settings {
     /// Address the gateway listens on.
     #[arg(
         id = "gateway_listen",
+        value_name = "ADDRESS",
         long = "gateway-listen",
         env = "GATEWAY_LISTEN",
         default_value = "127.0.0.1:8080"
@@ -82,6 +83,7 @@ pub struct Settings {
     /// the command API's); without it there is no rate limit and chat stays in this instance.
     #[arg(
         id = "gateway_redis_url",
+        value_name = "URL",
         long = "gateway-redis-url",
         env = "REDIS_URL"
     )]
@@ -90,6 +92,7 @@ pub struct Settings {
     /// Prefix of every Redis key and channel the gateway uses.
     #[arg(
         id = "gateway_redis_key_prefix",
+        value_name = "PREFIX",
         long = "gateway-redis-key-prefix",
         env = "GATEWAY_REDIS_KEY_PREFIX",
         default_value = "gateway:"
@@ -113,12 +116,14 @@ pub struct Settings {
     pub ws_send_timeout_ms: u64,
 
     /// Largest accepted request body, in bytes.
-    #[arg(id = "gateway_max_body_bytes", long = "gateway-max-body-bytes", env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    #[arg(id = "gateway_max_body_bytes",
+        value_name = "BYTES", long = "gateway-max-body-bytes", env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
 
     /// Longest a lobby command waits for the read models to show it, in milliseconds.
     #[arg(
         id = "lobby_read_your_writes_timeout_ms",
+        value_name = "MS",
         long = "lobby-read-your-writes-timeout-ms",
         env = "LOBBY_READ_YOUR_WRITES_TIMEOUT_MS",
         default_value_t = 5_000

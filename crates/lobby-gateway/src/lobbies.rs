@@ -15,7 +15,6 @@ use command_api::input::{Fields, Page, PathId};
 use command_api::{ApiError, CommandError};
 use domain::{LobbyCloseReason, LobbyCommand, LobbyError, LobbyId, TrainId, TrainState};
 use serde::Serialize;
-use serde_json::json;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -182,6 +181,13 @@ fn command_error(error: CommandError<LobbyError>) -> ApiError {
     }
 }
 
+/// The answer to start-booking, in the documented field order.
+#[derive(Serialize)]
+struct BookingStarted {
+    message: &'static str,
+    booking_id: i64,
+}
+
 /// Books through the command API's `POST /bookings` with the same body. Its refusals come
 /// back with their status and detail unchanged; an `Idempotency-Key` is passed along.
 #[tracing::instrument(skip_all)]
@@ -209,10 +215,10 @@ async fn start_booking(
     }
     let booking_id: i64 = serde_json::from_slice(&answer.body)
         .map_err(|_| ApiError::internal("the command API answered a booking without its id"))?;
-    let mut response = Json(json!({
-        "message": "Booking registered successfully",
-        "booking_id": booking_id,
-    }))
+    let mut response = Json(BookingStarted {
+        message: "Booking registered successfully",
+        booking_id,
+    })
     .into_response();
     if let Some(position) = answer.headers.get(command_api::POSITION_HEADER) {
         response
