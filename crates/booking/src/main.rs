@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Role {
-    /// Run every role in one process: command API and projector.
+    /// Run every role in one process: command API, projector and lobby gateway.
     All {
         #[command(flatten)]
         common: Common,
@@ -30,6 +30,8 @@ enum Role {
         api: command_api::Settings,
         #[command(flatten)]
         projector: projector::Settings,
+        #[command(flatten)]
+        gateway: lobby_gateway::Settings,
     },
     /// Serve the train and booking API.
     CommandApi {
@@ -37,6 +39,13 @@ enum Role {
         common: Common,
         #[command(flatten)]
         api: command_api::Settings,
+    },
+    /// Serve the lobby service and the gateway in front of the command API.
+    LobbyGateway {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        gateway: lobby_gateway::Settings,
     },
     /// Build the read models from the event log (one active instance per projection; others stand by).
     Projector {
@@ -161,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
             common,
             api,
             projector,
+            gateway,
         } => {
             common.init_tracing();
             let (store, pool) = (common.store().await?, common.pool().await?);
@@ -173,7 +183,16 @@ async fn main() -> anyhow::Result<()> {
                 projector,
                 shutdown.clone(),
             ));
-            serve_api(api, store, pool, &tracker, shutdown.clone()).await?;
+            serve_api(api, store.clone(), pool.clone(), &tracker, shutdown.clone()).await?;
+            serve_gateway(gateway, store, pool, &tracker, shutdown.clone()).await?;
+        }
+        Role::LobbyGateway { common, gateway } => {
+            common.init_tracing();
+            let (store, pool) = (common.store().await?, common.pool().await?);
+            projector::migrate(&pool)
+                .await
+                .context("migrating the read models")?;
+            serve_gateway(gateway, store, pool, &tracker, shutdown.clone()).await?;
         }
         Role::CommandApi { common, api } => {
             common.init_tracing();
@@ -280,17 +299,54 @@ async fn serve_api(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("binding {}", settings.listen))?;
-    tracing::info!(address = %settings.listen, "command API listening");
+    let listener = bind(settings.listen, "command API").await?;
     let state = command_api::AppState::new(settings, store, pool, shutdown.clone()).await?;
+    spawn_server(
+        tracker,
+        "command API",
+        command_api::run(listener, state, shutdown),
+    );
+    Ok(())
+}
+
+async fn serve_gateway(
+    settings: lobby_gateway::Settings,
+    store: AnyStore,
+    pool: sqlx::PgPool,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = bind(settings.listen, "lobby gateway").await?;
+    let state = lobby_gateway::AppState::new(settings, store, pool, shutdown.clone()).await?;
+    spawn_server(
+        tracker,
+        "lobby gateway",
+        lobby_gateway::run(listener, state, shutdown),
+    );
+    Ok(())
+}
+
+async fn bind(
+    address: std::net::SocketAddr,
+    what: &str,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    tracing::info!(%address, "{what} listening");
+    Ok(listener)
+}
+
+fn spawn_server(
+    tracker: &TaskTracker,
+    what: &'static str,
+    server: impl std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+) {
     tracker.spawn(async move {
-        if let Err(e) = command_api::run(listener, state, shutdown).await {
-            tracing::error!(error = %e, "command API stopped");
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "{what} stopped");
         }
     });
-    Ok(())
 }
 
 fn parse_projection(name: &str) -> Result<projector::Projection, String> {
@@ -375,4 +431,17 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutting down");
     shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Roles flatten several settings structs: an id or flag used twice would only fail when
+    /// that subcommand starts.
+    #[test]
+    fn every_role_has_a_consistent_command_line() {
+        Cli::command().debug_assert();
+    }
 }
