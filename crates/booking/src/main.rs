@@ -21,9 +21,13 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once at start-up; boxing the settings would only obscure them"
+)]
 enum Role {
-    /// Run every role in one process: command API, projector, and (unless --warehouse false)
-    /// the warehouse feed and the etl.
+    /// Run every role in one process: command API, projector, lobby gateway, and (unless
+    /// --warehouse false) the warehouse feed and the etl.
     All {
         #[command(flatten)]
         common: Common,
@@ -39,6 +43,8 @@ enum Role {
         feed: projector::feed::Settings,
         #[command(flatten)]
         etl: etl::Settings,
+        #[command(flatten)]
+        gateway: lobby_gateway::Settings,
     },
     /// Serve the train and booking API.
     CommandApi {
@@ -46,6 +52,13 @@ enum Role {
         common: Common,
         #[command(flatten)]
         api: command_api::Settings,
+    },
+    /// Serve the lobby service and the gateway in front of the command API.
+    LobbyGateway {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        gateway: lobby_gateway::Settings,
     },
     /// Build the read models from the event log and publish the warehouse feed (one active
     /// instance per projection and feed; others stand by).
@@ -116,6 +129,27 @@ enum Role {
         /// Also write each table as <DIR>/<view>.csv.
         #[arg(long, value_name = "DIR")]
         csv: Option<std::path::PathBuf>,
+    },
+    /// Rebuild read models by replaying the log into fresh copies, then swap them in while the
+    /// live ones keep serving. Interrupt it and run it again to continue.
+    Rebuild {
+        #[command(flatten)]
+        common: Common,
+        /// Projection to rebuild (trains, bookings, lobbies); repeat for several; all if none.
+        #[arg(long = "projection", value_parser = parse_projection)]
+        projections: Vec<projector::Projection>,
+        /// Start from zero even if an interrupted rebuild left progress behind.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Re-fold the log into a scratch copy and diff it against the live read models; exits
+    /// with status 1 and prints the rows if anything differs.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+        /// Projection to verify; repeat for several; all if none.
+        #[arg(long = "projection", value_parser = parse_projection)]
+        projections: Vec<projector::Projection>,
     },
     /// Create or upgrade every schema, then exit.
     Migrate {
@@ -252,6 +286,7 @@ async fn main() -> anyhow::Result<()> {
             amqp,
             feed,
             etl,
+            gateway,
         } => {
             common.init_tracing();
             let (store, pool) = (common.store().await?, common.pool().await?);
@@ -275,7 +310,16 @@ async fn main() -> anyhow::Result<()> {
                 projector,
                 shutdown.clone(),
             ));
-            serve_api(api, store, pool, &tracker, shutdown.clone()).await?;
+            serve_api(api, store.clone(), pool.clone(), &tracker, shutdown.clone()).await?;
+            serve_gateway(gateway, store, pool, &tracker, shutdown.clone()).await?;
+        }
+        Role::LobbyGateway { common, gateway } => {
+            common.init_tracing();
+            let (store, pool) = (common.store().await?, common.pool().await?);
+            projector::migrate(&pool)
+                .await
+                .context("migrating the read models")?;
+            serve_gateway(gateway, store, pool, &tracker, shutdown.clone()).await?;
         }
         Role::CommandApi { common, api } => {
             common.init_tracing();
@@ -369,6 +413,65 @@ async fn main() -> anyhow::Result<()> {
             }
             return Ok(());
         }
+        Role::Rebuild {
+            common,
+            projections,
+            fresh,
+        } => {
+            common.init_tracing();
+            let (store, pool) = (common.store().await?, common.pool().await?);
+            projector::migrate(&pool)
+                .await
+                .context("migrating the read models")?;
+            let projections = or_all(projections);
+            let report = projector::rebuild(&store, &pool, &projections, fresh, &shutdown).await?;
+            match report {
+                Some(report) => {
+                    let rate = report.events as f64 / report.elapsed.as_secs_f64().max(1e-9);
+                    let swaps: Vec<String> = report
+                        .swaps
+                        .iter()
+                        .map(|(p, blocked)| {
+                            format!("{} {:.1} ms", p.name(), blocked.as_secs_f64() * 1e3)
+                        })
+                        .collect();
+                    println!(
+                        "rebuilt {} events in {:.2} s ({rate:.0} events/s); swaps locked queries for: {}",
+                        report.events,
+                        report.elapsed.as_secs_f64(),
+                        swaps.join(", ")
+                    );
+                }
+                None => println!("rebuild interrupted; run it again to continue"),
+            }
+            return Ok(());
+        }
+        Role::Verify {
+            common,
+            projections,
+        } => {
+            common.init_tracing();
+            let (store, pool) = (common.store().await?, common.pool().await?);
+            projector::migrate(&pool)
+                .await
+                .context("migrating the read models")?;
+            let differences = projector::verify(&store, &pool, &or_all(projections)).await?;
+            for d in &differences {
+                println!(
+                    "{} id {}: live {} | from the log {}",
+                    d.table,
+                    d.id,
+                    d.live.as_deref().unwrap_or("(missing)"),
+                    d.rebuilt.as_deref().unwrap_or("(missing)")
+                );
+            }
+            if differences.is_empty() {
+                println!("read models match the log");
+                return Ok(());
+            }
+            println!("{} rows differ", differences.len());
+            std::process::exit(1);
+        }
         Role::Migrate { common } => {
             common.init_tracing();
             let (_store, pool) = (common.store().await?, common.pool().await?);
@@ -394,17 +497,67 @@ async fn serve_api(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("binding {}", settings.listen))?;
-    tracing::info!(address = %settings.listen, "command API listening");
+    let listener = bind(settings.listen, "command API").await?;
     let state = command_api::AppState::new(settings, store, pool, shutdown.clone()).await?;
+    spawn_server(
+        tracker,
+        "command API",
+        command_api::run(listener, state, shutdown),
+    );
+    Ok(())
+}
+
+async fn serve_gateway(
+    settings: lobby_gateway::Settings,
+    store: AnyStore,
+    pool: sqlx::PgPool,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = bind(settings.listen, "lobby gateway").await?;
+    let state = lobby_gateway::AppState::new(settings, store, pool, shutdown.clone()).await?;
+    spawn_server(
+        tracker,
+        "lobby gateway",
+        lobby_gateway::run(listener, state, shutdown),
+    );
+    Ok(())
+}
+
+async fn bind(
+    address: std::net::SocketAddr,
+    what: &str,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    tracing::info!(%address, "{what} listening");
+    Ok(listener)
+}
+
+fn spawn_server(
+    tracker: &TaskTracker,
+    what: &'static str,
+    server: impl std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+) {
     tracker.spawn(async move {
-        if let Err(e) = command_api::run(listener, state, shutdown).await {
-            tracing::error!(error = %e, "command API stopped");
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "{what} stopped");
         }
     });
-    Ok(())
+}
+
+fn parse_projection(name: &str) -> Result<projector::Projection, String> {
+    projector::Projection::named(name)
+        .ok_or_else(|| format!("unknown projection {name:?} (trains, bookings, lobbies)"))
+}
+
+fn or_all(projections: Vec<projector::Projection>) -> Vec<projector::Projection> {
+    if projections.is_empty() {
+        projector::Projection::ALL.to_vec()
+    } else {
+        projections
+    }
 }
 
 /// Health and metrics for a role without an HTTP API of its own.
@@ -481,10 +634,13 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
 
 #[cfg(test)]
 mod tests {
+    use super::Cli;
     use clap::CommandFactory;
 
+    /// Roles flatten several settings structs: an id or flag used twice would only fail when
+    /// that subcommand starts.
     #[test]
-    fn every_subcommand_has_consistent_unique_settings() {
-        super::Cli::command().debug_assert();
+    fn every_role_has_a_consistent_command_line() {
+        Cli::command().debug_assert();
     }
 }

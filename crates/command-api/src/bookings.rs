@@ -4,7 +4,7 @@
 use crate::AppState;
 use crate::error::ApiError;
 use crate::input::{Fields, Page, PathId};
-use crate::trains::command_error;
+use crate::trains::on_train;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -133,14 +133,7 @@ pub(crate) async fn create(
         user_credentials,
         at: Utc::now(),
     };
-    let decided = state
-        .trains()
-        .execute(train_id.stream(), command)
-        .await
-        .map_err(|e| command_error(e, NO_TRAIN))?;
-    state
-        .recorded(booking_id.0, &train_id.stream(), decided.position)
-        .await
+    on_train(&state, train_id, command, NO_TRAIN, booking_id.0).await
 }
 
 #[utoipa::path(
@@ -176,14 +169,7 @@ pub(crate) async fn update(
         user_credentials,
         at: Utc::now(),
     };
-    let decided = state
-        .trains()
-        .execute(train_id.stream(), command)
-        .await
-        .map_err(|e| command_error(e, "Booking not found"))?;
-    state
-        .recorded(id, &train_id.stream(), decided.position)
-        .await
+    on_train(&state, train_id, command, "Booking not found", id).await
 }
 
 #[utoipa::path(
@@ -209,14 +195,7 @@ pub(crate) async fn cancel(
         booking_id: BookingId(id),
         at: Utc::now(),
     };
-    let decided = state
-        .trains()
-        .execute(train_id.stream(), command)
-        .await
-        .map_err(|e| command_error(e, "Booking not found"))?;
-    state
-        .recorded(id, &train_id.stream(), decided.position)
-        .await
+    on_train(&state, train_id, command, "Booking not found", id).await
 }
 
 /// The train whose stream holds an active booking. The read model is current for anything

@@ -44,6 +44,12 @@ pub enum ApiError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("request timed out")]
     Timeout,
+    /// An upstream service did not answer in time (a gateway's 504).
+    #[error("upstream timed out")]
+    UpstreamTimeout,
+    /// Over the per-client rate limit; retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -80,6 +86,14 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!("Request timed out, please retry"),
             ),
+            Self::UpstreamTimeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                json!("Upstream service timed out, please retry"),
+            ),
+            Self::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                json!("Too many requests, please slow down"),
+            ),
             Self::Internal(source) => {
                 tracing::error!(error = ?source, "internal error");
                 (
@@ -88,11 +102,14 @@ impl IntoResponse for ApiError {
                 )
             }
         };
+        let retry_after = match &self {
+            Self::RateLimited { retry_after_secs } => Some(retry_after_secs.max(&1).to_string()),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some("1".to_owned()),
+            _ => None,
+        };
         let mut response = (status, axum::Json(json!({ "detail": detail }))).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

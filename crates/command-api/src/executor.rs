@@ -7,7 +7,7 @@
 //! of a storm of optimistic retries. Another process writing the same stream still shows up as
 //! a conflict: the worker reloads and decides the batch again, a bounded number of times.
 
-use domain::{Decider, DomainEvent, EVENT_SCHEMA_VERSION};
+use domain::{Decider, DomainEvent};
 use event_store::{AnyStore, EventStore, ExpectedRevision, NewEvent, Position, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -332,7 +332,7 @@ impl<A: Aggregate> Worker<A> {
 /// A new event in the log's format, with a fresh UUID v7 and the schema version.
 pub fn encode(event: &DomainEvent) -> NewEvent {
     NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": EVENT_SCHEMA_VERSION }))
+        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
 }
 
 fn reply_all<A: Aggregate>(

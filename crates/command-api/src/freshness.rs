@@ -5,6 +5,9 @@
 //! latest position of every projection in a watch channel; waiting is a bounded `wait_for` on
 //! it, so a thousand waiting requests cost no queries at all.
 
+use axum::Json;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
 use event_store::Position;
 use projector::{CHECKPOINT_CHANNEL, Checkpoints, Projection};
 use sqlx::PgPool;
@@ -35,6 +38,26 @@ impl Freshness {
     pub async fn wait(&self, stream: &str, position: Position, timeout: Duration) -> bool {
         let projections = Projection::following(stream);
         self.wait_for(&projections, position, timeout).await
+    }
+
+    /// The answer to a command: the bare id, after the read models show the change (bounded
+    /// by `timeout`), with the log position in `X-Event-Position` so a client can ask a later
+    /// query to wait for it.
+    pub async fn recorded(
+        &self,
+        id: i64,
+        stream: &str,
+        position: Option<Position>,
+        timeout: Duration,
+    ) -> Response {
+        let mut response = Json(id).into_response();
+        if let Some(position) = position {
+            self.wait(stream, position, timeout).await;
+            if let Ok(value) = HeaderValue::from_str(&position.to_string()) {
+                response.headers_mut().insert(crate::POSITION_HEADER, value);
+            }
+        }
+        response
     }
 
     /// Waits until every projection has passed `position`.

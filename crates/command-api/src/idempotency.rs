@@ -7,16 +7,16 @@
 
 use crate::AppState;
 use crate::error::{ApiError, FieldError};
+use crate::redis_link::RedisLink;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const HEADER: &str = "idempotency-key";
 /// Response headers worth replaying.
@@ -24,11 +24,9 @@ const REPLAYED_HEADERS: [&str; 2] = ["content-type", "x-event-position"];
 /// How long a claim survives a request that died before finishing.
 const IN_FLIGHT_SECS: u64 = 60;
 
-/// The Redis side, connected lazily and skipped for a while after a failure.
+/// The Redis side: replies kept for `ttl_secs`.
 pub struct Replies {
-    client: Option<redis::Client>,
-    connection: tokio::sync::OnceCell<ConnectionManager>,
-    down_until: Mutex<Option<Instant>>,
+    link: RedisLink,
     ttl_secs: u64,
 }
 
@@ -53,50 +51,10 @@ enum Claim {
 
 impl Replies {
     pub fn new(redis_url: Option<&str>, ttl: Duration) -> Result<Self, redis::RedisError> {
-        let client = redis_url.map(redis::Client::open).transpose()?;
         Ok(Self {
-            client,
-            connection: tokio::sync::OnceCell::new(),
-            down_until: Mutex::new(None),
+            link: RedisLink::new(redis_url, "Idempotency-Key is not enforced for now")?,
             ttl_secs: ttl.as_secs().max(1),
         })
-    }
-
-    async fn connection(&self) -> Option<ConnectionManager> {
-        let client = self.client.as_ref()?;
-        if self
-            .down_until
-            .lock()
-            .ok()
-            .and_then(|d| *d)
-            .is_some_and(|until| Instant::now() < until)
-        {
-            return None;
-        }
-        // No connection retries inside the request: the library's default backoff (six tries,
-        // ~10 s) would stall every request while Redis is down. `mark_down` is the backoff.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(Duration::from_millis(500)))
-            .set_number_of_retries(0);
-        let connected = self
-            .connection
-            .get_or_try_init(|| ConnectionManager::new_with_config(client.clone(), config))
-            .await;
-        match connected {
-            Ok(connection) => Some(connection.clone()),
-            Err(e) => {
-                self.mark_down(&e);
-                None
-            }
-        }
-    }
-
-    fn mark_down(&self, error: &redis::RedisError) {
-        tracing::warn!(error = %error, "redis unavailable; Idempotency-Key is not enforced for now");
-        if let Ok(mut down) = self.down_until.lock() {
-            *down = Some(Instant::now() + Duration::from_secs(5));
-        }
     }
 
     async fn claim(
@@ -145,7 +103,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         }
     };
     let replies = &state.inner.replies;
-    let Some(mut connection) = replies.connection().await else {
+    let Some(mut connection) = replies.link.connection().await else {
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
@@ -184,7 +142,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             return replay(status, &headers, body);
         }
         Err(e) => {
-            replies.mark_down(&e);
+            replies.link.mark_down(&e);
             return next
                 .run(Request::from_parts(parts, Body::from(bytes)))
                 .await;
@@ -202,7 +160,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         // Nothing was decided for sure: let a retry run again.
         let released: redis::RedisResult<()> = connection.del(&redis_key).await;
         if let Err(e) = released {
-            replies.mark_down(&e);
+            replies.link.mark_down(&e);
         }
     } else {
         let record = Record::Done {
@@ -219,7 +177,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             )
             .await;
         if let Err(e) = stored {
-            replies.mark_down(&e);
+            replies.link.mark_down(&e);
         }
     }
     Response::from_parts(parts, Body::from(body))

@@ -7,17 +7,19 @@ mod executor;
 mod freshness;
 mod idempotency;
 pub mod ids;
-mod input;
+pub mod input;
 pub mod metrics;
 mod openapi;
+mod redis_link;
 mod trains;
 
 pub use error::{ApiError, FieldError};
 pub use executor::{Aggregate, CommandError, Decided, Executor, ExecutorSettings};
 pub use freshness::Freshness;
+pub use redis_link::RedisLink;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -38,6 +40,12 @@ fn migrator() -> sqlx::migrate::Migrator {
     let mut migrator = sqlx::migrate!("./migrations");
     migrator.set_ignore_missing(true);
     migrator
+}
+
+/// Creates or upgrades this crate's schema (the id sequences), for roles that allocate ids
+/// without running the command API.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator().run(pool).await
 }
 
 /// Settings of the command API role. No `Debug`: the Redis URL may hold a password.
@@ -127,7 +135,7 @@ impl AppState {
         pool: PgPool,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        migrator().run(&pool).await?;
+        migrate(&pool).await?;
         let executor = ExecutorSettings {
             retries: settings.command_retries,
             max_batch: usize::from(settings.command_batch_max),
@@ -182,16 +190,10 @@ impl AppState {
         stream: &str,
         position: Option<Position>,
     ) -> Result<Response, ApiError> {
-        let mut response = Json(id).into_response();
-        if let Some(position) = position {
-            self.freshness()
-                .wait(stream, position, self.read_timeout())
-                .await;
-            if let Ok(value) = HeaderValue::from_str(&position.to_string()) {
-                response.headers_mut().insert(POSITION_HEADER, value);
-            }
-        }
-        Ok(response)
+        Ok(self
+            .freshness()
+            .recorded(id, stream, position, self.read_timeout())
+            .await)
     }
 
     /// Honours `X-Min-Position` on a query: waits (bounded) until the read models pass it.

@@ -177,14 +177,7 @@ pub(crate) async fn create(
         seats,
         at: Utc::now(),
     };
-    let decided = state
-        .trains()
-        .execute(train_id.stream(), command)
-        .await
-        .map_err(|e| command_error(e, "Train not found"))?;
-    state
-        .recorded(train_id.0, &train_id.stream(), decided.position)
-        .await
+    on_train(&state, train_id, command, "Train not found", train_id.0).await
 }
 
 #[utoipa::path(
@@ -219,14 +212,7 @@ pub(crate) async fn update(
         update,
         at: Utc::now(),
     };
-    let decided = state
-        .trains()
-        .execute(train_id.stream(), command)
-        .await
-        .map_err(|e| command_error(e, "Train not found"))?;
-    state
-        .recorded(id, &train_id.stream(), decided.position)
-        .await
+    on_train(&state, train_id, command, "Train not found", id).await
 }
 
 /// Removes the train: its active bookings are cancelled in the same append, and its lobby, if
@@ -293,6 +279,23 @@ async fn close_lobby(state: &AppState, train_id: TrainId) {
             tracing::warn!(error = %e, train.id = %train_id, "could not close the removed train's lobby")
         }
     }
+}
+
+/// Runs a command on a train's stream and answers with `id` once the read models show it.
+pub(crate) async fn on_train(
+    state: &AppState,
+    train_id: TrainId,
+    command: TrainCommand,
+    missing_train: &'static str,
+    id: i64,
+) -> Result<Response, ApiError> {
+    let stream = train_id.stream();
+    let decided = state
+        .trains()
+        .execute(stream.clone(), command)
+        .await
+        .map_err(|e| command_error(e, missing_train))?;
+    state.recorded(id, &stream, decided.position).await
 }
 
 /// Maps a train command's failure to the API's statuses. `missing_train` is the 404 detail.

@@ -4,10 +4,6 @@
 use crate::{LobbyEvent, TrainEvent};
 use serde::{Deserialize, Serialize};
 
-/// The schema version written with every new event. Bump it only with an upcaster in
-/// [`DomainEvent::decode`] for the previous shape.
-pub const EVENT_SCHEMA_VERSION: u32 = 1;
-
 /// Any event of the domain, as read back from the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -56,24 +52,34 @@ impl DomainEvent {
         }
     }
 
+    /// The schema version this event is written with. Raise it for a breaking change, with an
+    /// upcaster for the previous shape in [`upcast`].
+    pub fn schema_version(&self) -> u32 {
+        current_version(self.event_type()).unwrap_or(1)
+    }
+
     /// The event as stored: a JSON object whose `type` field repeats the type name.
     pub fn encode(&self) -> serde_json::Value {
         // Serialising plain data with string keys cannot fail.
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
-    /// Reads an event back, upcasting older schema versions to the current shape.
+    /// Reads an event back, upcasting older schema versions to the current shape. Every reader
+    /// (live projections, rebuild, verify, the warehouse feed) decodes through here.
     pub fn decode(
         event_type: &str,
         version: u32,
         data: serde_json::Value,
     ) -> Result<Self, DecodeError> {
-        if version == 0 || version > EVENT_SCHEMA_VERSION {
+        let current = current_version(event_type)
+            .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
+        if version == 0 || version > current {
             return Err(DecodeError::UnsupportedVersion {
                 event_type: event_type.to_owned(),
                 version,
             });
         }
+        let data = upcast(event_type, version, current, data);
         let malformed = |source| DecodeError::Malformed {
             event_type: event_type.to_owned(),
             source,
@@ -97,6 +103,34 @@ impl DomainEvent {
         }
         Ok(event)
     }
+}
+
+/// The current schema version of an event type; `None` for an unknown type.
+pub fn current_version(event_type: &str) -> Option<u32> {
+    match event_type {
+        "SeatBooked" => Some(2),
+        known if TRAIN_TYPES.contains(&known) || LOBBY_TYPES.contains(&known) => Some(1),
+        _ => None,
+    }
+}
+
+/// Brings stored data of an older version up to the current shape, one version at a time.
+fn upcast(
+    event_type: &str,
+    mut version: u32,
+    current: u32,
+    mut data: serde_json::Value,
+) -> serde_json::Value {
+    while version < current {
+        if let ("SeatBooked", 1, serde_json::Value::Object(fields)) =
+            (event_type, version, &mut data)
+        {
+            // v1 bookings were always for one seat.
+            fields.entry("seat_count").or_insert(serde_json::json!(1));
+        }
+        version += 1;
+    }
+    data
 }
 
 impl From<TrainEvent> for DomainEvent {

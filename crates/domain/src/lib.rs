@@ -12,7 +12,7 @@ mod schedule;
 mod train;
 
 pub use decider::Decider;
-pub use event::{DecodeError, DomainEvent, EVENT_SCHEMA_VERSION};
+pub use event::{DecodeError, DomainEvent, current_version};
 pub use ids::{BookingId, LobbyId, TrainId};
 pub use lobby::{Lobby, LobbyCloseReason, LobbyCommand, LobbyError, LobbyEvent, LobbyState};
 pub use schedule::{Route, SeatCount, TravelTime, ValueError};

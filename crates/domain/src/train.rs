@@ -93,10 +93,13 @@ pub enum TrainEvent {
         seats_left: u32,
         changed_at: DateTime<Utc>,
     },
+    /// Schema v2 added `seat_count`; v1 bookings, read through the upcaster, hold one seat.
     SeatBooked {
         train_id: TrainId,
         booking_id: BookingId,
         user_credentials: String,
+        /// Seats this booking holds: always 1 until multi-seat bookings arrive.
+        seat_count: u32,
         seats_left: u32,
         booked_at: DateTime<Utc>,
     },
@@ -370,6 +373,7 @@ fn decide_active(
                 train_id: train.train_id,
                 booking_id,
                 user_credentials,
+                seat_count: 1,
                 seats_left,
                 booked_at: at,
             }])

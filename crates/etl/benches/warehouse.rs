@@ -15,10 +15,7 @@
 //! the database side alone, `broker` the RabbitMQ side alone (receive, parse, ack).
 
 use chrono::{TimeZone, Utc};
-use domain::{
-    BookingId, DomainEvent, EVENT_SCHEMA_VERSION, Route, TrainDetails, TrainEvent, TrainId,
-    TravelTime,
-};
+use domain::{BookingId, DomainEvent, Route, TrainDetails, TrainEvent, TrainId, TravelTime};
 use event_store::testing::TestDatabase;
 use event_store::{EventStore, ExpectedRevision, NewEvent, PgEventStore, Position};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions};
@@ -70,6 +67,7 @@ fn booked(train: i64, booking: i64, seats_left: u32) -> TrainEvent {
         train_id: TrainId(train),
         booking_id: BookingId(booking),
         user_credentials: format!("user-{booking}"),
+        seat_count: 1,
         seats_left,
         booked_at: Utc::now(),
     }
@@ -113,6 +111,7 @@ fn messages(count: usize) -> Vec<FeedMessage> {
             revision: in_train as u64,
             position: Position::new(n, n),
             event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
             data: event.encode(),
             recorded_at: Utc::now(),
         });
@@ -239,7 +238,7 @@ async fn broker_rate(count: usize) {
 fn encode(event: TrainEvent) -> NewEvent {
     let event = DomainEvent::Train(event);
     NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": EVENT_SCHEMA_VERSION }))
+        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
 }
 
 async fn lag(rate: u64, secs: u64) {

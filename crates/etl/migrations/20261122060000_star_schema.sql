@@ -79,6 +79,7 @@ CREATE TABLE warehouse.fact_booking (
     route_key bigint,
     booked_at timestamptz,
     booked_date_key integer,
+    seat_count integer, -- seats the booking holds
     departure_time timestamp,
     departure_date_key integer,
     -- Departure (read as UTC) minus booking time; negative if booked after departure.

@@ -10,7 +10,7 @@
 //! so concurrent loaders never miss each other's uncommitted rows.
 
 use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
-use domain::{BookingCancelReason, DomainEvent, EVENT_SCHEMA_VERSION, TrainEvent};
+use domain::{BookingCancelReason, DomainEvent, TrainEvent};
 use projector::feed::FeedMessage;
 use sqlx::{PgConnection, PgPool};
 use std::collections::{BTreeMap, HashSet};
@@ -75,7 +75,7 @@ pub async fn load_in(
     for message in &fresh {
         match DomainEvent::decode(
             &message.event_type,
-            EVENT_SCHEMA_VERSION,
+            message.schema_version,
             message.data.clone(),
         ) {
             Ok(event) => rows.add(message, &event),
@@ -124,6 +124,7 @@ struct Version {
 
 struct Booked {
     train_id: i64,
+    seat_count: i32,
     at: DateTime<Utc>,
 }
 
@@ -210,12 +211,14 @@ impl Rows {
             TrainEvent::SeatBooked {
                 train_id,
                 booking_id,
+                seat_count,
                 seats_left,
                 booked_at,
                 ..
             } => {
                 let booked = Booked {
                     train_id: train_id.0,
+                    seat_count: seats(*seat_count),
                     at: *booked_at,
                 };
                 keep_newest(&mut self.bookings, booking_id.0, booked, at);
@@ -438,9 +441,11 @@ impl Rows {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
+        let mut seat_counts = Vec::with_capacity(n);
         for (id, (booked, at)) in &self.bookings {
             ids.push(*id);
             trains.push(booked.train_id);
+            seat_counts.push(booked.seat_count);
             times.push(booked.at);
             days.push(date_key(booked.at));
             commits.push(at.0);
@@ -449,14 +454,15 @@ impl Rows {
         sqlx::query(
             "INSERT INTO warehouse.fact_booking AS f (booking_id, train_id, train_version_key,
                  route_key, booked_at, booked_date_key, departure_time, departure_date_key,
-                 lead_time_minutes, booked_commit, booked_prepare)
+                 lead_time_minutes, booked_commit, booked_prepare, seat_count)
              SELECT u.booking_id, u.train_id, v.train_version_key, v.route_key, u.booked_at,
                     u.day, v.departure_time, to_char(v.departure_time, 'YYYYMMDD')::integer,
                     floor(extract(epoch FROM v.departure_time
                           - (u.booked_at AT TIME ZONE 'UTC')) / 60)::integer,
-                    u.c, u.p
+                    u.c, u.p, u.seat_count
              FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::integer[],
-                         $5::bigint[], $6::bigint[]) AS u(booking_id, train_id, booked_at, day, c, p)
+                         $5::bigint[], $6::bigint[], $7::integer[])
+                  AS u(booking_id, train_id, booked_at, day, c, p, seat_count)
              LEFT JOIN LATERAL (
                  SELECT d.train_version_key, d.route_key, d.departure_time
                  FROM warehouse.dim_train d
@@ -469,7 +475,8 @@ impl Rows {
                  departure_time = excluded.departure_time,
                  departure_date_key = excluded.departure_date_key,
                  lead_time_minutes = excluded.lead_time_minutes,
-                 booked_commit = excluded.booked_commit, booked_prepare = excluded.booked_prepare
+                 booked_commit = excluded.booked_commit, booked_prepare = excluded.booked_prepare,
+                 seat_count = excluded.seat_count
              WHERE f.booked_commit IS NULL
                 OR (f.booked_commit, f.booked_prepare) < (excluded.booked_commit, excluded.booked_prepare)",
         )
@@ -479,6 +486,7 @@ impl Rows {
         .bind(&days)
         .bind(&commits)
         .bind(&prepares)
+        .bind(&seat_counts)
         .execute(&mut *tx)
         .await?;
         Ok(())

@@ -64,6 +64,12 @@ impl EventStore for AnyStore {
         }
     }
 
+    async fn count(&self, after: Option<Position>) -> Result<Option<u64>, StoreError> {
+        match self {
+            Self::Postgres(store) => store.count(after).await,
+        }
+    }
+
     fn subscribe(&self, after: Option<Position>, filter: Filter) -> Subscription {
         match self {
             Self::Postgres(store) => store.subscribe(after, filter),

@@ -124,6 +124,13 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
+    /// How many events the log holds after `after` (all if `None`), if the adapter can tell
+    /// cheaply; used for progress and ETAs, never for correctness.
+    fn count(
+        &self,
+        after: Option<Position>,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
     /// Catch-up then live subscription to the global log, strictly after `after`. Lost
     /// connections are retried inside; the subscription never skips or repeats an event.
     fn subscribe(&self, after: Option<Position>, filter: Filter) -> Subscription;

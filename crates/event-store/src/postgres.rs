@@ -207,6 +207,19 @@ impl EventStore for PgEventStore {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    async fn count(&self, after: Option<Position>) -> Result<Option<u64>, StoreError> {
+        let after = after.unwrap_or_default();
+        let count: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM event_store.events WHERE (xid, seq) > ($1, $2)",
+        )
+        .bind(i64::try_from(after.commit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(after.prepare).unwrap_or(i64::MAX))
+        .fetch_one(&self.inner.pool)
+        .await
+        .map_err(classify)?;
+        Ok(u64::try_from(count).ok())
+    }
+
     fn subscribe(&self, after: Option<Position>, filter: Filter) -> Subscription {
         let (tx, rx) = tokio::sync::mpsc::channel(Subscription::BUFFER);
         let stop = tokio_util::sync::CancellationToken::new();

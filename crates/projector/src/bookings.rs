@@ -18,12 +18,17 @@ enum Change {
     Delete,
 }
 
+/// Applies a batch. `fresh`: the table is being filled by a replay, which applies every event
+/// exactly once into tables that start empty, so new bookings can be streamed in with COPY
+/// (about twice as fast as the upsert the live path uses).
 pub(crate) async fn apply(
     tx: &mut PgConnection,
-    events: &[DomainEvent],
+    schema: &str,
+    events: &[&DomainEvent],
+    fresh: bool,
 ) -> Result<(), sqlx::Error> {
     let mut changes: BTreeMap<i64, Change> = BTreeMap::new();
-    for event in events {
+    for &event in events {
         match event {
             DomainEvent::Train(TrainEvent::SeatBooked {
                 train_id,
@@ -87,12 +92,14 @@ pub(crate) async fn apply(
             Change::Delete => deletes.push(id),
         }
     }
-    if !ids.is_empty() {
-        sqlx::query(
-            "INSERT INTO read_models.bookings (id, train_id, user_credentials, booked_at)
+    if !ids.is_empty() && fresh {
+        copy_in(tx, schema, &ids, &trains, &users, &times).await?;
+    } else if !ids.is_empty() {
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.bookings (id, train_id, user_credentials, booked_at)
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[])
              ON CONFLICT (id) DO UPDATE SET user_credentials = excluded.user_credentials",
-        )
+        ))
         .bind(&ids)
         .bind(&trains)
         .bind(&users)
@@ -101,20 +108,48 @@ pub(crate) async fn apply(
         .await?;
     }
     if !renamed.is_empty() {
-        sqlx::query(
-            "UPDATE read_models.bookings b SET user_credentials = u.user_credentials
+        sqlx::query(&format!(
+            "UPDATE {schema}.bookings b SET user_credentials = u.user_credentials
              FROM unnest($1::bigint[], $2::text[]) AS u(id, user_credentials) WHERE b.id = u.id",
-        )
+        ))
         .bind(&renamed)
         .bind(&new_holders)
         .execute(&mut *tx)
         .await?;
     }
     if !deletes.is_empty() {
-        sqlx::query("DELETE FROM read_models.bookings WHERE id = ANY($1)")
+        sqlx::query(&format!("DELETE FROM {schema}.bookings WHERE id = ANY($1)"))
             .bind(&deletes)
             .execute(&mut *tx)
             .await?;
     }
+    Ok(())
+}
+
+/// Streams new rows in as CSV (quoted fields, so any text in the credentials is safe).
+async fn copy_in(
+    tx: &mut PgConnection,
+    schema: &str,
+    ids: &[i64],
+    trains: &[i64],
+    users: &[String],
+    times: &[DateTime<Utc>],
+) -> Result<(), sqlx::Error> {
+    use std::fmt::Write;
+    let mut csv = String::with_capacity(ids.len() * 80);
+    for (((id, train), user), time) in ids.iter().zip(trains).zip(users).zip(times) {
+        let user = user.replace('"', "\"\"");
+        // Microseconds, truncated as the binary encoding of the live path truncates them.
+        let time = time.format("%Y-%m-%dT%H:%M:%S%.6f%:z");
+        // Writing to a String cannot fail.
+        let _ = writeln!(csv, "{id},{train},\"{user}\",{time}");
+    }
+    let mut copy = tx
+        .copy_in_raw(&format!(
+            "COPY {schema}.bookings (id, train_id, user_credentials, booked_at) FROM STDIN (FORMAT csv)"
+        ))
+        .await?;
+    copy.send(csv.as_bytes()).await?;
+    copy.finish().await?;
     Ok(())
 }

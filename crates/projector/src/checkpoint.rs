@@ -1,21 +1,21 @@
 //! Projection checkpoints: where each projection stands in the log, and how others learn it.
 
-use crate::{Projection, ProjectorError};
+use crate::ProjectorError;
 use event_store::Position;
 use sqlx::{PgConnection, PgPool};
 
 /// Channel on which a committed checkpoint is announced as `"<projection> <position>"`.
 pub const CHECKPOINT_CHANNEL: &str = "projection_checkpoints";
 
-pub(crate) async fn load(pool: &PgPool, projection: Projection) -> Result<Position, sqlx::Error> {
+pub(crate) async fn load(pool: &PgPool, name: &str) -> Result<Position, sqlx::Error> {
     sqlx::query("INSERT INTO projections.checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(projection.name())
+        .bind(name)
         .execute(pool)
         .await?;
     let (commit, prepare): (i64, i64) = sqlx::query_as(
         "SELECT commit_position, prepare_position FROM projections.checkpoints WHERE name = $1",
     )
-    .bind(projection.name())
+    .bind(name)
     .fetch_one(pool)
     .await?;
     Ok(Position::new(to_u64(commit), to_u64(prepare)))
@@ -25,7 +25,7 @@ pub(crate) async fn load(pool: &PgPool, projection: Projection) -> Result<Positi
 /// `from` fences off a second instance that still believes it is active: its batch rolls back.
 pub(crate) async fn advance(
     tx: &mut PgConnection,
-    projection: Projection,
+    name: &str,
     from: Position,
     to: Position,
 ) -> Result<(), ProjectorError> {
@@ -34,7 +34,7 @@ pub(crate) async fn advance(
          SET commit_position = $2, prepare_position = $3, updated_at = now()
          WHERE name = $1 AND commit_position = $4 AND prepare_position = $5",
     )
-    .bind(projection.name())
+    .bind(name)
     .bind(to_i64(to.commit))
     .bind(to_i64(to.prepare))
     .bind(to_i64(from.commit))
@@ -42,12 +42,21 @@ pub(crate) async fn advance(
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() != 1 {
-        return Err(ProjectorError::Fenced(projection.name()));
+        return Err(ProjectorError::Fenced(name.to_owned()));
     }
-    // Delivered on commit, only if the batch commits.
+    Ok(())
+}
+
+/// Tells waiting readers (read your writes) that a live checkpoint moved. Delivered on commit,
+/// only if the batch commits.
+pub(crate) async fn announce(
+    tx: &mut PgConnection,
+    name: &str,
+    to: Position,
+) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHECKPOINT_CHANNEL)
-        .bind(format!("{} {to}", projection.name()))
+        .bind(format!("{name} {to}"))
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -76,10 +85,10 @@ impl Checkpoints {
     }
 }
 
-fn to_u64(n: i64) -> u64 {
+pub(crate) fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or_default()
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -161,8 +161,16 @@ pub struct FeedMessage {
     #[serde(with = "position_text")]
     pub position: Position,
     pub event_type: String,
+    /// The schema version `data` is in: the current one when published, so a consumer
+    /// running newer code upcasts it like any stored event.
+    #[serde(default = "first_version")]
+    pub schema_version: u32,
     pub data: serde_json::Value,
     pub recorded_at: DateTime<Utc>,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 impl FeedMessage {
@@ -175,6 +183,7 @@ impl FeedMessage {
             revision: event.revision,
             position: event.position,
             event_type: decoded.event_type().to_owned(),
+            schema_version: decoded.schema_version(),
             data: decoded.encode(),
             recorded_at: event.recorded_at,
         })
@@ -464,7 +473,7 @@ pub mod checkpoint {
         .execute(pool)
         .await?;
         if moved.rows_affected() != 1 {
-            return Err(ProjectorError::Fenced(FEED_NAME));
+            return Err(ProjectorError::Fenced(FEED_NAME.into()));
         }
         Ok(())
     }

@@ -6,12 +6,17 @@ mod bookings;
 mod checkpoint;
 pub mod feed;
 mod lobbies;
+mod replay;
 mod runner;
 mod trains;
 
 pub use checkpoint::{CHECKPOINT_CHANNEL, Checkpoints};
+pub use replay::{Difference, RebuildReport, rebuild, verify};
 
-use domain::{DomainEvent, EVENT_SCHEMA_VERSION, LobbyId, TrainId};
+/// The schema of the live read models.
+pub const LIVE_SCHEMA: &str = "read_models";
+
+use domain::{DomainEvent, LobbyId, TrainId};
 use event_store::{EventStore, Filter, Position, RecordedEvent};
 use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
@@ -59,13 +64,13 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 }
 
 /// One read model and how it follows the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Projection {
-    /// `read_models.trains`: the schedule and seats left.
+    /// `trains`: the schedule and seats left.
     Trains,
-    /// `read_models.bookings`: active bookings.
+    /// `bookings`: active bookings.
     Bookings,
-    /// `read_models.lobbies`: open lobbies.
+    /// `lobbies`: open lobbies.
     Lobbies,
 }
 
@@ -97,11 +102,34 @@ impl Projection {
             .collect()
     }
 
-    async fn apply(self, tx: &mut PgConnection, events: &[DomainEvent]) -> Result<(), sqlx::Error> {
+    /// The tables this projection owns, all in one schema.
+    pub fn tables(self) -> &'static [&'static str] {
         match self {
-            Self::Trains => trains::apply(tx, events).await,
-            Self::Bookings => bookings::apply(tx, events).await,
-            Self::Lobbies => lobbies::apply(tx, events).await,
+            Self::Trains => &["trains"],
+            Self::Bookings => &["bookings"],
+            Self::Lobbies => &["lobbies"],
+        }
+    }
+
+    /// Parses a projection's name.
+    pub fn named(name: &str) -> Option<Projection> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Applies a batch to this projection's tables in `schema` (the live `read_models`, or a
+    /// copy being rebuilt or verified). `fresh`: a replay filling empty tables, each event
+    /// applied exactly once, which allows bulk loading.
+    async fn apply(
+        self,
+        tx: &mut PgConnection,
+        schema: &str,
+        events: &[&DomainEvent],
+        fresh: bool,
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Trains => trains::apply(tx, schema, events, fresh).await,
+            Self::Bookings => bookings::apply(tx, schema, events, fresh).await,
+            Self::Lobbies => lobbies::apply(tx, schema, events, fresh).await,
         }
     }
 }
@@ -121,25 +149,42 @@ pub enum ProjectorError {
         source: domain::DecodeError,
     },
     #[error("another instance moved the checkpoint of {0}; standing down")]
-    Fenced(&'static str),
+    Fenced(String),
     #[error("the subscription ended")]
     SubscriptionEnded,
+    #[error("another rebuild is running")]
+    Busy,
 }
 
 /// Reads a recorded event into the domain, upcasting older schema versions.
 pub fn decode(event: &RecordedEvent) -> Result<DomainEvent, ProjectorError> {
+    decode_data(event, event.data.clone())
+}
+
+/// Like [`decode`], taking the event apart instead of copying its data.
+pub fn decode_owned(
+    mut event: RecordedEvent,
+) -> Result<(RecordedEvent, DomainEvent), ProjectorError> {
+    let data = std::mem::take(&mut event.data);
+    let decoded = decode_data(&event, data)?;
+    Ok((event, decoded))
+}
+
+fn decode_data(
+    event: &RecordedEvent,
+    data: serde_json::Value,
+) -> Result<DomainEvent, ProjectorError> {
     let version = event
         .metadata
         .get("schema_version")
         .and_then(serde_json::Value::as_u64)
         .and_then(|v| u32::try_from(v).ok())
-        .unwrap_or(EVENT_SCHEMA_VERSION);
-    DomainEvent::decode(&event.event_type, version, event.data.clone()).map_err(|source| {
-        ProjectorError::Decode {
-            position: event.position,
-            event_type: event.event_type.clone(),
-            source,
-        }
+        // Events written before versions were recorded are the first version.
+        .unwrap_or(1);
+    DomainEvent::decode(&event.event_type, version, data).map_err(|source| ProjectorError::Decode {
+        position: event.position,
+        event_type: event.event_type.clone(),
+        source,
     })
 }
 

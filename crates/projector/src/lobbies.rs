@@ -6,19 +6,21 @@ use sqlx::PgConnection;
 
 pub(crate) async fn apply(
     tx: &mut PgConnection,
-    events: &[DomainEvent],
+    schema: &str,
+    events: &[&DomainEvent],
+    _fresh: bool,
 ) -> Result<(), sqlx::Error> {
-    for event in events {
+    for &event in events {
         match event {
             DomainEvent::Lobby(LobbyEvent::LobbyOpened {
                 lobby_id,
                 train_id,
                 opened_at,
             }) => {
-                sqlx::query(
-                    "INSERT INTO read_models.lobbies (id, train_id, opened_at) VALUES ($1, $2, $3)
+                sqlx::query(&format!(
+                    "INSERT INTO {schema}.lobbies (id, train_id, opened_at) VALUES ($1, $2, $3)
                      ON CONFLICT (id) DO NOTHING",
-                )
+                ))
                 .bind(lobby_id.0)
                 .bind(train_id.0)
                 .bind(opened_at)
@@ -26,14 +28,14 @@ pub(crate) async fn apply(
                 .await?;
             }
             DomainEvent::Lobby(LobbyEvent::LobbyClosed { lobby_id, .. }) => {
-                sqlx::query("DELETE FROM read_models.lobbies WHERE id = $1")
+                sqlx::query(&format!("DELETE FROM {schema}.lobbies WHERE id = $1"))
                     .bind(lobby_id.0)
                     .execute(&mut *tx)
                     .await?;
             }
             // Its lobby closes with the train, even before the lobby stream records it.
             DomainEvent::Train(TrainEvent::TrainRemoved { train_id, .. }) => {
-                sqlx::query("DELETE FROM read_models.lobbies WHERE train_id = $1")
+                sqlx::query(&format!("DELETE FROM {schema}.lobbies WHERE train_id = $1"))
                     .bind(train_id.0)
                     .execute(&mut *tx)
                     .await?;

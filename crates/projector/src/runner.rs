@@ -2,7 +2,8 @@
 //! otherwise. Leadership is a session advisory lock; correctness does not rest on it, because
 //! the checkpoint compare-and-set in every batch fences a stale leader off.
 
-use crate::{Projection, ProjectorError, checkpoint, decode};
+use crate::{LIVE_SCHEMA, Projection, ProjectorError, checkpoint, decode};
+use domain::DomainEvent;
 use event_store::{EventStore, Position};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::time::Duration;
@@ -77,7 +78,8 @@ impl<S: EventStore> Runner<S> {
     }
 
     async fn follow(&self) -> Result<std::convert::Infallible, ProjectorError> {
-        let mut at = checkpoint::load(&self.pool, self.projection).await?;
+        let name = self.projection.name();
+        let mut at = checkpoint::load(&self.pool, name).await?;
         let after = (at != Position::default()).then_some(at);
         let mut subscription = self.store.subscribe(after, self.projection.filter());
         loop {
@@ -88,10 +90,13 @@ impl<S: EventStore> Runner<S> {
             let started = std::time::Instant::now();
             let events = batch.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
             let mut tx = self.pool.begin().await?;
-            self.projection.apply(&mut tx, &events).await?;
-            checkpoint::advance(&mut tx, self.projection, at, last).await?;
+            let events: Vec<&DomainEvent> = events.iter().collect();
+            self.projection
+                .apply(&mut tx, LIVE_SCHEMA, &events, false)
+                .await?;
+            checkpoint::advance(&mut tx, name, at, last).await?;
+            checkpoint::announce(&mut tx, name, last).await?;
             tx.commit().await?;
-            let name = self.projection.name();
             metrics::counter!("projector_events_applied_total", "projection" => name)
                 .increment(events.len() as u64);
             metrics::histogram!("projector_batch_seconds", "projection" => name)

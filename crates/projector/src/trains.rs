@@ -24,10 +24,12 @@ fn seats(n: u32) -> i32 {
 
 pub(crate) async fn apply(
     tx: &mut PgConnection,
-    events: &[DomainEvent],
+    schema: &str,
+    events: &[&DomainEvent],
+    _fresh: bool,
 ) -> Result<(), sqlx::Error> {
     let mut changes: BTreeMap<i64, Change> = BTreeMap::new();
-    for event in events {
+    for &event in events {
         let DomainEvent::Train(event) = event else {
             continue;
         };
@@ -85,13 +87,13 @@ pub(crate) async fn apply(
         }
     }
     if !upserts.ids.is_empty() {
-        sqlx::query(
-            "INSERT INTO read_models.trains (id, route, departure_time, arrival_time, capacity, available_seats)
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.trains (id, route, departure_time, arrival_time, capacity, available_seats)
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamp[], $4::timestamp[], $5::int[], $6::int[])
              ON CONFLICT (id) DO UPDATE SET route = excluded.route, departure_time = excluded.departure_time,
                  arrival_time = excluded.arrival_time, capacity = excluded.capacity,
                  available_seats = excluded.available_seats",
-        )
+        ))
         .bind(&upserts.ids)
         .bind(&upserts.routes)
         .bind(&upserts.departures)
@@ -102,17 +104,17 @@ pub(crate) async fn apply(
         .await?;
     }
     if !seat_ids.is_empty() {
-        sqlx::query(
-            "UPDATE read_models.trains t SET available_seats = u.seats
+        sqlx::query(&format!(
+            "UPDATE {schema}.trains t SET available_seats = u.seats
              FROM unnest($1::bigint[], $2::int[]) AS u(id, seats) WHERE t.id = u.id",
-        )
+        ))
         .bind(&seat_ids)
         .bind(&seat_counts)
         .execute(&mut *tx)
         .await?;
     }
     if !deletes.is_empty() {
-        sqlx::query("DELETE FROM read_models.trains WHERE id = ANY($1)")
+        sqlx::query(&format!("DELETE FROM {schema}.trains WHERE id = ANY($1)"))
             .bind(&deletes)
             .execute(&mut *tx)
             .await?;

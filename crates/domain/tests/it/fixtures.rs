@@ -1,7 +1,8 @@
 //! Stored event fixtures: the log is forever, so every event shape that was ever written must
 //! still decode. Each file under `tests/fixtures/events` holds one event exactly as it was
-//! stored; the file is the contract and is never regenerated. A change that breaks one of these
-//! tests needs a new schema version and an upcaster, not an edited fixture.
+//! stored, named `<type>.v<schema version>.json`; the file is the contract and is never
+//! regenerated. A change that breaks one of these tests needs a new schema version, an upcaster
+//! and a new fixture beside the old one, not an edited fixture.
 
 use crate::{at, route, time};
 use domain::{
@@ -15,12 +16,31 @@ fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events")
 }
 
-fn fixture_path(event_type: &str) -> PathBuf {
-    fixtures_dir().join(format!("{event_type}.v1.json"))
+fn fixture_path(event_type: &str, version: u32) -> PathBuf {
+    fixtures_dir().join(format!("{event_type}.v{version}.json"))
 }
 
+/// Every fixture file as (event type, schema version).
+fn fixture_files() -> Vec<(String, u32)> {
+    std::fs::read_dir(fixtures_dir())
+        .expect("the fixtures directory exists")
+        .map(|entry| entry.expect("a readable directory entry").file_name())
+        .filter_map(|name| {
+            let stem = name.to_str()?.strip_suffix(".json")?.to_owned();
+            let (event_type, version) = stem.rsplit_once(".v")?;
+            Some((event_type.to_owned(), version.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The fixture of an event type as its current version stores it.
 fn read_fixture(event_type: &str) -> serde_json::Value {
-    let path = fixture_path(event_type);
+    let version = domain::current_version(event_type).expect("a known event type");
+    read_fixture_version(event_type, version)
+}
+
+fn read_fixture_version(event_type: &str, version: u32) -> serde_json::Value {
+    let path = fixture_path(event_type, version);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
     serde_json::from_str(&text)
@@ -76,6 +96,7 @@ fn samples() -> Vec<DomainEvent> {
             train_id,
             booking_id,
             user_credentials: "alice@example.com".to_owned(),
+            seat_count: 1,
             seats_left: 119,
             booked_at: at(10),
         }
@@ -116,17 +137,40 @@ fn samples() -> Vec<DomainEvent> {
     ]
 }
 
+/// Every stored version, old ones through their upcasters, reads as today's event.
 #[test]
 fn every_fixture_decodes_to_its_expected_event() {
-    for expected in samples() {
-        let event_type = expected.event_type();
-        let decoded = DomainEvent::decode(event_type, 1, read_fixture(event_type))
-            .unwrap_or_else(|error| panic!("{event_type}.v1.json no longer decodes: {error}"));
+    let samples = samples();
+    for (event_type, version) in fixture_files() {
+        let expected = samples
+            .iter()
+            .find(|e| e.event_type() == event_type)
+            .unwrap_or_else(|| panic!("{event_type}.v{version}.json belongs to no event type"));
+        let decoded = DomainEvent::decode(
+            &event_type,
+            version,
+            read_fixture_version(&event_type, version),
+        )
+        .unwrap_or_else(|error| panic!("{event_type}.v{version}.json no longer decodes: {error}"));
         assert_eq!(
-            decoded, expected,
-            "{event_type}.v1.json decoded to another value"
+            &decoded, expected,
+            "{event_type}.v{version}.json decoded to another value"
         );
     }
+}
+
+#[test]
+fn a_version_one_booking_is_upcast_to_a_one_seat_booking() {
+    let v1 = read_fixture_version("SeatBooked", 1);
+    assert!(
+        v1.get("seat_count").is_none(),
+        "the v1 fixture predates seat_count"
+    );
+    let decoded = DomainEvent::decode("SeatBooked", 1, v1).expect("v1 decodes");
+    assert!(matches!(
+        decoded,
+        DomainEvent::Train(TrainEvent::SeatBooked { seat_count: 1, .. })
+    ));
 }
 
 #[test]
@@ -152,17 +196,13 @@ fn every_event_type_has_a_fixture_file() {
             "the type name of a stored event changed"
         );
         assert!(
-            fixture_path(event_type).is_file(),
-            "{event_type} has no fixture file"
+            fixture_path(event_type, event.schema_version()).is_file(),
+            "{event_type} has no fixture file for its current version"
         );
     }
     let sampled: BTreeSet<&str> = samples.iter().map(DomainEvent::event_type).collect();
     assert_eq!(sampled.len(), samples.len(), "one sample per event type");
-    let files: BTreeSet<String> = std::fs::read_dir(fixtures_dir())
-        .expect("the fixtures directory exists")
-        .map(|entry| entry.expect("a readable directory entry").file_name())
-        .filter_map(|name| name.to_str()?.strip_suffix(".v1.json").map(str::to_owned))
-        .collect();
+    let files: BTreeSet<String> = fixture_files().into_iter().map(|(t, _)| t).collect();
     let sampled: BTreeSet<String> = sampled.into_iter().map(str::to_owned).collect();
     assert_eq!(
         files, sampled,
@@ -171,8 +211,14 @@ fn every_event_type_has_a_fixture_file() {
 }
 
 #[test]
-fn the_current_schema_version_is_the_one_the_fixtures_were_stored_with() {
-    assert_eq!(domain::EVENT_SCHEMA_VERSION, 1);
+fn no_fixture_is_newer_than_its_types_current_version() {
+    for (event_type, version) in fixture_files() {
+        let current = domain::current_version(&event_type).expect("a known event type");
+        assert!(
+            version <= current,
+            "{event_type}.v{version}.json is from the future"
+        );
+    }
 }
 
 #[test]
@@ -192,10 +238,10 @@ fn decoding_schema_version_zero_is_an_error() {
 
 #[test]
 fn decoding_a_schema_version_from_the_future_is_an_error() {
-    let decoded = DomainEvent::decode("TrainRemoved", 2, read_fixture("TrainRemoved"));
+    let decoded = DomainEvent::decode("SeatBooked", 3, read_fixture("SeatBooked"));
     assert!(matches!(
         decoded,
-        Err(DecodeError::UnsupportedVersion { version: 2, .. })
+        Err(DecodeError::UnsupportedVersion { version: 3, .. })
     ));
 }
 

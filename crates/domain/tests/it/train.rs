@@ -63,6 +63,7 @@ fn booked(booking: i64, user: &str, seats_left: u32) -> TrainEvent {
         train_id: TRAIN,
         booking_id: BookingId(booking),
         user_credentials: user.to_owned(),
+        seat_count: 1,
         seats_left,
         booked_at: at(10),
     }

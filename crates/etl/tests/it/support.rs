@@ -242,6 +242,7 @@ pub async fn generate(store: &PgEventStore, first: i64, trains: i64, bookings: i
                 train_id,
                 booking_id,
                 user_credentials: format!("user-{b}"),
+                seat_count: 1,
                 seats_left: left,
                 booked_at: when,
             });

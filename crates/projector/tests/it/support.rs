@@ -2,8 +2,8 @@
 
 use chrono::{TimeZone, Utc};
 use domain::{
-    BookingCancelReason, BookingId, DomainEvent, EVENT_SCHEMA_VERSION, Route, TrainDetails,
-    TrainEvent, TrainId, TravelTime,
+    BookingCancelReason, BookingId, DomainEvent, Route, TrainDetails, TrainEvent, TrainId,
+    TravelTime,
 };
 use event_store::{EventStore, ExpectedRevision, NewEvent, PgEventStore, Position};
 use sqlx::PgPool;
@@ -22,7 +22,7 @@ pub struct Expected {
 fn encode(event: TrainEvent) -> NewEvent {
     let event = DomainEvent::Train(event);
     NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": EVENT_SCHEMA_VERSION }))
+        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
 }
 
 /// Appends `trains` trains of 100 seats; on each, 60 bookings, 10 cancelled and 5 handed to
@@ -55,6 +55,7 @@ pub async fn write_history(store: &PgEventStore, trains: i64) -> (Expected, Posi
                 train_id,
                 booking_id,
                 user_credentials: format!("user-{b}"),
+                seat_count: 1,
                 seats_left,
                 booked_at: at,
             });

@@ -13,8 +13,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{
-    BookingCancelReason, BookingId, DomainEvent, EVENT_SCHEMA_VERSION, LobbyEvent, LobbyId, Route,
-    TrainDetails, TrainEvent, TrainId, TravelTime,
+    BookingCancelReason, BookingId, DomainEvent, LobbyEvent, LobbyId, Route, TrainDetails,
+    TrainEvent, TrainId, TravelTime,
 };
 use event_store::{EventStore, ExpectedRevision, NewEvent, PgEventStore};
 
@@ -35,7 +35,7 @@ fn details(route: &str, departure: &str, arrival: &str) -> TrainDetails {
 pub fn encode(event: impl Into<DomainEvent>) -> NewEvent {
     let event = event.into();
     NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": EVENT_SCHEMA_VERSION }))
+        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
 }
 
 fn booked(train: i64, booking: i64, seats_left: u32, when: DateTime<Utc>) -> TrainEvent {
@@ -43,6 +43,7 @@ fn booked(train: i64, booking: i64, seats_left: u32, when: DateTime<Utc>) -> Tra
         train_id: TrainId(train),
         booking_id: BookingId(booking),
         user_credentials: format!("user-{booking}"),
+        seat_count: 1,
         seats_left,
         booked_at: when,
     }

@@ -1,0 +1,3 @@
+//! The binary's integration tests: real `booking` processes, killed and restarted.
+
+mod crash;

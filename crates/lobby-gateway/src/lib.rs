@@ -1,0 +1,344 @@
+//! The lobby gateway: the one door users enter through. It serves the lobby service (lobby
+//! commands on their own streams, GET paths from the read models, live websocket lobbies)
+//! under `/ls` and directly, and forwards `/ts/...` to the command API instances behind a
+//! timeout, a circuit breaker per instance and a per-client rate limit shared through Redis.
+
+mod breaker;
+mod chat;
+mod feed;
+mod lobbies;
+mod rate_limit;
+mod upstream;
+mod ws;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use command_api::ids::Ids;
+use command_api::{ApiError, Executor, ExecutorSettings, Freshness, RedisLink};
+use domain::{Lobby, Train};
+use event_store::AnyStore;
+use feed::Hub;
+use serde_json::json;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Settings of the lobby gateway role. No `Debug`: the Redis URL may hold a password.
+#[derive(Clone, clap::Args)]
+#[group(id = "lobby-gateway-settings")]
+#[command(next_help_heading = "Lobby gateway")]
+pub struct Settings {
+    /// Address the gateway listens on.
+    #[arg(
+        id = "gateway_listen",
+        value_name = "ADDRESS",
+        long = "gateway-listen",
+        env = "GATEWAY_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
+
+    /// Command API base URLs, comma separated; `/ts/...` and start-booking spread over them.
+    #[arg(
+        long = "command-api-urls",
+        env = "COMMAND_API_URLS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub upstreams: Vec<String>,
+
+    /// Longest the gateway waits for a command API answer before a 504, in milliseconds.
+    #[arg(long, env = "GATEWAY_UPSTREAM_TIMEOUT_MS", default_value_t = 10_000)]
+    pub upstream_timeout_ms: u64,
+
+    /// Consecutive failures of one command API instance that open its circuit breaker.
+    #[arg(long, env = "GATEWAY_BREAKER_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub breaker_failures: u32,
+
+    /// How long an open breaker refuses before letting one probe through, in milliseconds.
+    #[arg(long, env = "GATEWAY_BREAKER_COOLDOWN_MS", default_value_t = 5_000)]
+    pub breaker_cooldown_ms: u64,
+
+    /// Requests per client per window; 0 turns the rate limit off.
+    #[arg(long, env = "GATEWAY_RATE_LIMIT", default_value_t = 100)]
+    pub rate_limit: u32,
+
+    /// Length of a rate-limit window, in milliseconds.
+    #[arg(long, env = "GATEWAY_RATE_WINDOW_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_window_ms: u64,
+
+    /// Identify clients by the first X-Forwarded-For address (only behind a trusted proxy).
+    #[arg(long, env = "GATEWAY_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
+    /// Redis URL for the shared rate limit and chat across instances (the same variable as
+    /// the command API's); without it there is no rate limit and chat stays in this instance.
+    #[arg(
+        id = "gateway_redis_url",
+        value_name = "URL",
+        long = "gateway-redis-url",
+        env = "REDIS_URL"
+    )]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel the gateway uses.
+    #[arg(
+        id = "gateway_redis_key_prefix",
+        value_name = "PREFIX",
+        long = "gateway-redis-key-prefix",
+        env = "GATEWAY_REDIS_KEY_PREFIX",
+        default_value = "gateway:"
+    )]
+    pub redis_key_prefix: String,
+
+    /// Most open websockets per instance; more are closed with 1013.
+    #[arg(long, env = "GATEWAY_MAX_WEBSOCKETS", default_value_t = 10_000)]
+    pub max_websockets: usize,
+
+    /// Largest websocket message a client may send, in bytes; larger ones close with 1009.
+    #[arg(long, env = "GATEWAY_WS_MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    pub ws_max_message_bytes: usize,
+
+    /// Messages a lobby member may fall behind before it is dropped (closed with 1013).
+    #[arg(long, env = "GATEWAY_WS_BUFFER", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_buffer: u32,
+
+    /// Longest one websocket send may take before the member is dropped, in milliseconds.
+    #[arg(long, env = "GATEWAY_WS_SEND_TIMEOUT_MS", default_value_t = 5_000)]
+    pub ws_send_timeout_ms: u64,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(id = "gateway_max_body_bytes",
+        value_name = "BYTES", long = "gateway-max-body-bytes", env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Longest a lobby command waits for the read models to show it, in milliseconds.
+    #[arg(
+        id = "lobby_read_your_writes_timeout_ms",
+        value_name = "MS",
+        long = "lobby-read-your-writes-timeout-ms",
+        env = "LOBBY_READ_YOUR_WRITES_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub read_your_writes_timeout_ms: u64,
+}
+
+impl Settings {
+    /// Defaults for embedding and tests: listening on `listen`, forwarding to `upstreams`.
+    pub fn new(listen: SocketAddr, upstreams: Vec<String>) -> Self {
+        Self {
+            listen,
+            upstreams,
+            upstream_timeout_ms: 10_000,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 5_000,
+            rate_limit: 100,
+            rate_window_ms: 1_000,
+            trust_forwarded_for: false,
+            redis_url: None,
+            redis_key_prefix: "gateway:".into(),
+            max_websockets: 10_000,
+            ws_max_message_bytes: 4096,
+            ws_buffer: 256,
+            ws_send_timeout_ms: 5_000,
+            max_body_bytes: 64 * 1024,
+            read_your_writes_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    store: AnyStore,
+    trains: Executor<Train>,
+    lobbies: Executor<Lobby>,
+    ids: Ids,
+    freshness: Freshness,
+    upstreams: upstream::Upstreams,
+    limiter: rate_limit::RateLimiter,
+    hub: Arc<Hub>,
+    chat: Arc<chat::Chat>,
+    sockets: Arc<Semaphore>,
+    /// The websocket tasks, which outlive their HTTP requests; `run` waits for them.
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    settings: Settings,
+}
+
+impl AppState {
+    /// Applies the id sequences' migration, starts following the log and (with Redis) the
+    /// chat channel, until `shutdown`. `pool` is the read-model database.
+    pub async fn new(
+        settings: Settings,
+        store: AnyStore,
+        pool: PgPool,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        command_api::migrate(&pool).await?;
+        anyhow::ensure!(
+            !settings.upstreams.is_empty(),
+            "at least one command API URL is needed"
+        );
+        let redis = Arc::new(RedisLink::new(
+            settings.redis_url.as_deref(),
+            "the rate limit and chat stay within this instance for now",
+        )?);
+        let hub = Arc::new(Hub::new(settings.ws_buffer as usize));
+        tokio::spawn(feed::follow(
+            Arc::clone(&hub),
+            store.clone(),
+            pool.clone(),
+            shutdown.clone(),
+        ));
+        let chat = chat::Chat::start(
+            Arc::clone(&redis),
+            Arc::clone(&hub),
+            format!("{}chat", settings.redis_key_prefix),
+            shutdown.clone(),
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                trains: Executor::new(store.clone(), ExecutorSettings::default()),
+                lobbies: Executor::new(store.clone(), ExecutorSettings::default()),
+                ids: Ids::new(pool.clone()),
+                freshness: Freshness::start(pool.clone(), shutdown.clone()),
+                upstreams: upstream::Upstreams::new(&settings)?,
+                limiter: rate_limit::RateLimiter::new(redis, &settings),
+                sockets: Arc::new(Semaphore::new(settings.max_websockets)),
+                tracker: TaskTracker::new(),
+                hub,
+                chat,
+                pool,
+                store,
+                shutdown,
+                settings,
+            }),
+        })
+    }
+
+    fn read_timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.settings.read_your_writes_timeout_ms)
+    }
+
+    /// Lobby members connected to this instance.
+    pub fn members(&self) -> usize {
+        self.inner.hub.members()
+    }
+
+    /// True once the log feed and (with Redis) the chat channel are followed.
+    pub fn is_ready(&self) -> bool {
+        self.inner.hub.is_following() && self.inner.chat.is_listening()
+    }
+}
+
+/// The whole HTTP surface: the gateway's own paths, `/ts/...` forwarded, and the lobby
+/// service under `/ls` and directly.
+pub fn router(state: AppState) -> Router {
+    let settings = &state.inner.settings;
+    let lobby_service = lobbies::routes().route("/status", get(lobby_status));
+    Router::new()
+        .route("/status", get(gateway_status))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route(
+            "/metrics",
+            get(|| async { command_api::metrics::prometheus().render() }),
+        )
+        .route("/ts", any(upstream::forward))
+        .route("/ts/{*rest}", any(upstream::forward))
+        .nest("/ls", lobby_service)
+        .merge(lobbies::routes())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::layer,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            settings.max_body_bytes,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .with_state(state)
+}
+
+/// Serves until `shutdown`, then finishes in-flight requests and closes every websocket
+/// with a close frame.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let tracker = state.inner.tracker.clone();
+    let served = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await;
+    tracker.close();
+    tracker.wait().await;
+    served
+}
+
+/// `{"status": "OK", "message": ...}`, in the documented field order.
+#[derive(serde::Serialize)]
+struct Status {
+    status: &'static str,
+    message: &'static str,
+}
+
+async fn gateway_status() -> Json<Status> {
+    Json(Status {
+        status: "OK",
+        message: "Gateway is running",
+    })
+}
+
+async fn lobby_status() -> Json<Status> {
+    Json(Status {
+        status: "OK",
+        message: "Lobby service is running",
+    })
+}
+
+async fn live() -> Json<serde_json::Value> {
+    Json(json!({ "status": "OK" }))
+}
+
+async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1").execute(&state.inner.pool).await?;
+    // Redis is not part of readiness: without it the gateway degrades, it does not stop.
+    if !state.inner.hub.is_following() {
+        return Err(ApiError::Unavailable(
+            "the log feed is not followed yet".into(),
+        ));
+    }
+    Ok(Json(json!({ "status": "OK" })))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Not Found")
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "detail": "Internal Server Error" })),
+    )
+        .into_response()
+}

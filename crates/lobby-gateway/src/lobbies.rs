@@ -1,0 +1,229 @@
+//! The lobby service's paths: lobby commands go through the lobby's stream (keyed by its
+//! train, so "one lobby per train" is an expected-revision check); reads come from the
+//! `read_models.lobbies` table; start-booking asks the command API over HTTP.
+
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use command_api::input::{Fields, Page, PathId};
+use command_api::{ApiError, CommandError};
+use domain::{LobbyCloseReason, LobbyCommand, LobbyError, LobbyId, TrainId, TrainState};
+use serde::Serialize;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/lobbies", get(list).post(create))
+        .route("/lobbies/{lobby_id}", get(show).delete(remove))
+        .route("/lobbies/ws/{lobby_id}", get(crate::ws::connect))
+        .route("/start-booking", post(start_booking))
+}
+
+const NO_LOBBY: &str = "Lobby not found";
+const NO_TRAIN: &str = "Train not found";
+
+#[derive(Serialize, sqlx::FromRow)]
+pub(crate) struct LobbyView {
+    pub train_id: i64,
+    pub id: i64,
+}
+
+#[tracing::instrument(skip_all)]
+async fn list(State(state): State<AppState>, page: Page) -> Result<Json<Vec<LobbyView>>, ApiError> {
+    let lobbies = sqlx::query_as(
+        "SELECT train_id, id FROM read_models.lobbies ORDER BY id LIMIT $1 OFFSET $2",
+    )
+    .bind(page.limit)
+    .bind(page.offset)
+    .fetch_all(&state.inner.pool)
+    .await?;
+    Ok(Json(lobbies))
+}
+
+#[tracing::instrument(skip_all, fields(lobby.id = id))]
+async fn show(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> Result<Json<LobbyView>, ApiError> {
+    find(&state, id)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound(NO_LOBBY))
+}
+
+/// An open lobby as the read model shows it.
+pub(crate) async fn find(state: &AppState, id: i64) -> Result<Option<LobbyView>, ApiError> {
+    Ok(
+        sqlx::query_as("SELECT train_id, id FROM read_models.lobbies WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&state.inner.pool)
+            .await?,
+    )
+}
+
+/// Opens the train's lobby. A second lobby for the same train is a 409 (a conflict with the
+/// state of the train's lobby, like a taken seat), naming the existing lobby.
+#[tracing::instrument(skip_all)]
+async fn create(State(state): State<AppState>, mut body: Fields) -> Result<Response, ApiError> {
+    let train_id = body.integer("train_id", true);
+    body.finish()?;
+    let Some(train_id) = train_id else {
+        return Err(ApiError::internal("a validated lobby body lacks a field"));
+    };
+    if train_id <= 0 || !train_exists(&state, TrainId(train_id)).await? {
+        return Err(ApiError::NotFound(NO_TRAIN));
+    }
+    let train_id = TrainId(train_id);
+    let lobby_id = state.inner.ids.lobby().await?;
+    let command = LobbyCommand::Open {
+        lobby_id,
+        train_id,
+        train_exists: true,
+        at: Utc::now(),
+    };
+    let position = execute(&state, train_id, command).await?;
+    // The train may have been removed between our check and the append; its removal closes
+    // only lobbies it can see. Looking again after our append closes the gap: either the
+    // removal saw our lobby, or we see the removal.
+    if !train_exists(&state, train_id).await? {
+        close(&state, train_id, lobby_id, LobbyCloseReason::TrainRemoved).await?;
+        return Err(ApiError::NotFound(NO_TRAIN));
+    }
+    Ok(state
+        .inner
+        .freshness
+        .recorded(
+            lobby_id.0,
+            &train_id.lobby_stream(),
+            position,
+            state.read_timeout(),
+        )
+        .await)
+}
+
+#[tracing::instrument(skip_all, fields(lobby.id = id))]
+async fn remove(State(state): State<AppState>, PathId(id): PathId) -> Result<Response, ApiError> {
+    let lobby = find(&state, id)
+        .await?
+        .ok_or(ApiError::NotFound(NO_LOBBY))?;
+    let train_id = TrainId(lobby.train_id);
+    let position = close(&state, train_id, LobbyId(id), LobbyCloseReason::Deleted).await?;
+    Ok(state
+        .inner
+        .freshness
+        .recorded(id, &train_id.lobby_stream(), position, state.read_timeout())
+        .await)
+}
+
+async fn close(
+    state: &AppState,
+    train_id: TrainId,
+    lobby_id: LobbyId,
+    reason: LobbyCloseReason,
+) -> Result<Option<event_store::Position>, ApiError> {
+    let command = LobbyCommand::Close {
+        lobby_id,
+        reason,
+        at: Utc::now(),
+    };
+    execute(state, train_id, command).await
+}
+
+/// Runs a command on the train's lobby stream; where it landed, if it recorded anything.
+async fn execute(
+    state: &AppState,
+    train_id: TrainId,
+    command: LobbyCommand,
+) -> Result<Option<event_store::Position>, ApiError> {
+    let decided = state
+        .inner
+        .lobbies
+        .execute(train_id.lobby_stream(), command)
+        .await
+        .map_err(command_error)?;
+    Ok(decided.position)
+}
+
+/// Whether the train is on the schedule, read from its stream (not the read model, which may
+/// lag behind a train created through another instance).
+async fn train_exists(state: &AppState, train_id: TrainId) -> Result<bool, ApiError> {
+    let (train, _) = state
+        .inner
+        .trains
+        .load(&train_id.stream())
+        .await
+        .map_err(|e| match e {
+            CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
+            other => ApiError::internal(other.to_string()),
+        })?;
+    Ok(matches!(train, TrainState::Active(_)))
+}
+
+fn command_error(error: CommandError<LobbyError>) -> ApiError {
+    match error {
+        CommandError::Rejected(LobbyError::TrainNotFound) => ApiError::NotFound(NO_TRAIN),
+        CommandError::Rejected(LobbyError::LobbyNotFound) => ApiError::NotFound(NO_LOBBY),
+        CommandError::Rejected(refused @ LobbyError::LobbyAlreadyExists { .. }) => {
+            ApiError::Conflict(refused.to_string())
+        }
+        CommandError::Contention => {
+            ApiError::Conflict("The lobby is changing too fast, please retry".into())
+        }
+        CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
+        error @ (CommandError::Failed(_) | CommandError::Stopped) => {
+            ApiError::internal(error.to_string())
+        }
+    }
+}
+
+/// The answer to start-booking, in the documented field order.
+#[derive(Serialize)]
+struct BookingStarted {
+    message: &'static str,
+    booking_id: i64,
+}
+
+/// Books through the command API's `POST /bookings` with the same body. Its refusals come
+/// back with their status and detail unchanged; an `Idempotency-Key` is passed along.
+#[tracing::instrument(skip_all)]
+async fn start_booking(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = crate::upstream::body_bytes(body)?;
+    let mut forwarded = HeaderMap::new();
+    forwarded.insert(
+        header::CONTENT_TYPE,
+        "application/json".parse().map_err(ApiError::internal)?,
+    );
+    if let Some(key) = headers.get("idempotency-key") {
+        forwarded.insert("idempotency-key", key.clone());
+    }
+    let answer = state
+        .inner
+        .upstreams
+        .send(Method::POST, "/bookings", &forwarded, body)
+        .await?;
+    if answer.status != StatusCode::OK {
+        return Ok(answer.into_response());
+    }
+    let booking_id: i64 = serde_json::from_slice(&answer.body)
+        .map_err(|_| ApiError::internal("the command API answered a booking without its id"))?;
+    let mut response = Json(BookingStarted {
+        message: "Booking registered successfully",
+        booking_id,
+    })
+    .into_response();
+    if let Some(position) = answer.headers.get(command_api::POSITION_HEADER) {
+        response
+            .headers_mut()
+            .insert(command_api::POSITION_HEADER, position.clone());
+    }
+    Ok(response)
+}

@@ -1,0 +1,260 @@
+//! `ws /lobbies/ws/{lobby_id}[?after=<position>]`: a member's live connection to a lobby.
+//!
+//! The member joins its train's channel first and only then replays what it missed since
+//! `after` from the log; live events at or below the replayed position are skipped, so every
+//! event arrives exactly once, in order. Text the member sends is chat for the others. Every
+//! refusal and ending is a close frame with a code: 1008 unknown lobby, 1009 message too big,
+//! 1013 over the connection cap or too slow, 1001 shutdown, 1000 lobby closed.
+
+use crate::AppState;
+use crate::feed::{self, Message as LobbyMessage, Outgoing};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use command_api::ApiError;
+use domain::{LobbyId, TrainId};
+use event_store::{EventStore, Filter, Position};
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::tungstenite;
+
+/// Bytes read from a member's socket at a time.
+const READ_BUFFER: usize = 4 * 1024;
+/// Most bytes waiting to be written to one member.
+const MAX_WRITE_BUFFER: usize = 64 * 1024;
+
+/// Events read per page while replaying.
+const REPLAY_PAGE: usize = 500;
+
+pub(crate) async fn connect(
+    State(state): State<AppState>,
+    Path(lobby): Path<String>,
+    RawQuery(query): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(upgrade) = upgrade else {
+        return ApiError::BadRequest("Expected a websocket upgrade".into()).into_response();
+    };
+    let limit = state.inner.settings.ws_max_message_bytes;
+    let after = query.as_deref().and_then(|query| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("after="))
+            .map(str::to_owned)
+    });
+    // The library's defaults buffer 128 KiB each way per connection; lobby traffic is small
+    // messages, each flushed as it is sent, so small buffers keep a member cheap, and the
+    // bounded write buffer caps what one stuck member can hold.
+    upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER.max(limit * 2))
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| {
+            let tracker = state.inner.tracker.clone();
+            tracker.track_future(session(state, socket, lobby, after))
+        })
+}
+
+/// Why a session ends, as a close frame.
+struct Close(u16, String);
+
+impl Close {
+    fn new(code: u16, reason: &str) -> Self {
+        Self(code, reason.to_owned())
+    }
+}
+
+async fn session(state: AppState, mut socket: WebSocket, lobby: String, after: Option<String>) {
+    let close = match serve(&state, &mut socket, &lobby, after).await {
+        Ok(()) => return,
+        Err(close) => close,
+    };
+    let frame = CloseFrame {
+        code: close.0,
+        reason: close.1.into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_ok() {
+        // Give the client a moment to answer the close, as the protocol asks.
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Ok(message)) = socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Runs one member until it leaves (`Ok`) or must be closed (`Err` with the frame).
+async fn serve(
+    state: &AppState,
+    socket: &mut WebSocket,
+    lobby: &str,
+    after: Option<String>,
+) -> Result<(), Close> {
+    let inner = &state.inner;
+    let _permit = inner
+        .sockets
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Close::new(1013, "Too many connections, try again later"))?;
+    let found = match lobby.parse::<i64>() {
+        Ok(id) => crate::lobbies::find(state, id)
+            .await
+            .map_err(|_| Close::new(1011, "Lobby service unavailable, try again later"))?,
+        Err(_) => None,
+    };
+    let lobby = found.ok_or_else(|| Close::new(1008, "Lobby not found"))?;
+    let after: Option<Position> = after
+        .map(|raw| raw.parse())
+        .transpose()
+        .map_err(|_| Close::new(1008, "after must be a position such as 1234.56"))?;
+    let (train_id, lobby_id) = (TrainId(lobby.train_id), LobbyId(lobby.id));
+    let member = uuid::Uuid::now_v7().simple().to_string();
+    let send_timeout = Duration::from_millis(inner.settings.ws_send_timeout_ms);
+    let mut link = Link {
+        socket,
+        send_timeout,
+        last: after,
+    };
+
+    // Join before replaying: whatever the feed fans out from now on reaches us, and whatever
+    // it fanned out before is already in the log for the replay.
+    let (mut membership, joined_at) = inner.hub.join(train_id);
+    let welcome = LobbyMessage::Welcome {
+        lobby_id,
+        train_id,
+        position: after.or(joined_at).map(|p| p.to_string()),
+        member: member.clone(),
+    };
+    link.send(&Outgoing::new(&welcome).text).await?;
+    if let Some(after) = after {
+        replay(state, &mut link, train_id, lobby_id, after).await?;
+    }
+
+    loop {
+        tokio::select! {
+            () = inner.shutdown.cancelled() => {
+                return Err(Close::new(1001, "Server shutting down"));
+            }
+            received = membership.receiver.recv() => match received {
+                Ok(outgoing) => link.deliver(&outgoing, &member, lobby_id).await?,
+                Err(RecvError::Lagged(_)) => {
+                    let reason = match link.last {
+                        Some(at) => format!("Too slow; reconnect with after={at}"),
+                        None => "Too slow; reconnect".to_owned(),
+                    };
+                    return Err(Close(1013, reason));
+                }
+                Err(RecvError::Closed) => return Err(Close::new(1011, "Lobby feed stopped")),
+            },
+            incoming = link.socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let text = text.as_str().trim();
+                    if !text.is_empty() {
+                        inner.chat.say(train_id, lobby_id, &member, text.to_owned()).await;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None => return Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(read_error(e)),
+            },
+        }
+    }
+}
+
+/// Sends what the member missed after `after`, from the log. The log's stream filter is a
+/// prefix (`train-1` would match `train-10`), so each event's stream is checked exactly.
+async fn replay(
+    state: &AppState,
+    link: &mut Link<'_>,
+    train_id: TrainId,
+    lobby_id: LobbyId,
+    after: Position,
+) -> Result<(), Close> {
+    let streams = [train_id.stream(), train_id.lobby_stream()];
+    let filter = Filter::prefixes(streams.clone());
+    let mut cursor = after;
+    loop {
+        let page = state
+            .inner
+            .store
+            .read_all(Some(cursor), &filter, REPLAY_PAGE)
+            .await
+            .map_err(|_| Close::new(1011, "Cannot replay now, try again later"))?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        cursor = last.position;
+        for event in page.iter().filter(|e| streams.contains(&e.stream)) {
+            if let Some((_, outgoing)) = feed::message(event) {
+                link.deliver(&outgoing, "", lobby_id).await?;
+            }
+        }
+        link.last = Some(cursor);
+    }
+}
+
+/// The sending half of a member's socket, with what it has seen.
+struct Link<'a> {
+    socket: &'a mut WebSocket,
+    send_timeout: Duration,
+    /// The last log position delivered (or replayed past).
+    last: Option<Position>,
+}
+
+impl Link<'_> {
+    async fn send(&mut self, text: &str) -> Result<(), Close> {
+        let sent = tokio::time::timeout(
+            self.send_timeout,
+            self.socket.send(Message::Text(text.into())),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Close::new(1011, "Send failed")),
+            Err(_) => Err(Close::new(1013, "Too slow; reconnect")),
+        }
+    }
+
+    /// Sends one broadcast unless the member has it already or sent it.
+    async fn deliver(
+        &mut self,
+        outgoing: &Outgoing,
+        member: &str,
+        lobby_id: LobbyId,
+    ) -> Result<(), Close> {
+        if let Some(position) = outgoing.position {
+            if self.last.is_some_and(|last| position <= last) {
+                return Ok(());
+            }
+            self.last = Some(position);
+        }
+        if outgoing.from.as_deref() == Some(member) {
+            return Ok(());
+        }
+        self.send(&outgoing.text).await?;
+        if outgoing.closes == Some(lobby_id) {
+            return Err(Close::new(1000, "Lobby closed"));
+        }
+        Ok(())
+    }
+}
+
+/// The close frame for a failed read: too big a message is 1009, anything else a protocol
+/// error.
+fn read_error(error: axum::Error) -> Close {
+    let too_big = error
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+    if too_big {
+        Close::new(1009, "Message too big")
+    } else {
+        Close::new(1002, "Protocol error")
+    }
+}
