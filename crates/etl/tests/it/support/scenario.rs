@@ -1,5 +1,4 @@
-//! Three trains with a small history whose analytics are worked out by hand (README's
-//! "Warehouse" section walks through the same numbers):
+//! Three trains with a small history whose analytics are worked out by hand:
 //!
 //! - Train 1, Chisinau-Bucuresti, departs 2024-09-25 06:30, 10 seats: bookings 101 (Sep 1
 //!   12:00), 102 (Sep 2 12:00, cancelled Sep 2 15:00), 103 (Sep 24 12:00), 104 (Sep 26 08:00,
