@@ -234,6 +234,12 @@ async fn an_old_event_version_is_upcast_on_every_path() {
         .await
         .expect("verify");
     assert_eq!(differences, vec![]);
+
+    // The warehouse feed publishes the upcast, current shape.
+    let log = fx.store.read_stream("train-7").await.expect("read");
+    let message = projector::feed::FeedMessage::from_recorded(&log[1]).expect("feed message");
+    assert_eq!(message.schema_version, 2);
+    assert_eq!(message.data["seat_count"], 1);
 }
 
 /// Registers train `id` with 100 seats and books five of them.
