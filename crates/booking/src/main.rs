@@ -2,12 +2,15 @@
 //! can also run alone, so one image serves every container.
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use event_store::AnyStore;
-use sqlx::postgres::PgPoolOptions;
-use std::time::Duration;
+use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+mod serve;
+mod settings;
+
+use serve::{cancel_on_signal, serve_api, serve_gateway, serve_ops};
+use settings::{Common, Logging, Warehouse, init_tracing, warehouse_pool};
 
 #[derive(Parser)]
 #[command(
@@ -156,115 +159,6 @@ enum Role {
         #[command(flatten)]
         common: Common,
     },
-}
-
-/// Whether this process takes part in the warehouse (the feed, and in `all` the etl too).
-#[derive(Args, Clone, Copy)]
-struct Warehouse {
-    /// Run the warehouse feed (and, in `all`, the etl). While RabbitMQ is down the feed waits
-    /// and retries; the read models never wait for it.
-    #[arg(id = "warehouse", long = "warehouse", env = "WAREHOUSE", default_value_t = true, action = clap::ArgAction::Set)]
-    enabled: bool,
-}
-
-/// Logging, for roles that do not read the shared database settings.
-#[derive(Args, Clone)]
-struct Logging {
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-}
-
-/// Settings every role shares. No `Debug`: the URLs may hold passwords.
-#[derive(Args, Clone)]
-struct Common {
-    /// PostgreSQL URL of the read models and id sequences.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres:postgres@127.0.0.1:5432/booking"
-    )]
-    database_url: String,
-
-    /// Event store URL: postgres:// or postgresql:// selects the PostgreSQL adapter.
-    /// Defaults to DATABASE_URL.
-    #[arg(long, env = "EVENT_STORE_URL")]
-    event_store_url: Option<String>,
-
-    /// Connections per database pool.
-    #[arg(
-        long = "database-max-connections",
-        env = "DATABASE_MAX_CONNECTIONS",
-        default_value_t = 20
-    )]
-    database_max_connections: u32,
-
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,lapin=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
-/// The warehouse database, created and migrated if needed.
-async fn warehouse_pool(
-    settings: &etl::Settings,
-    max_connections: u32,
-) -> anyhow::Result<sqlx::PgPool> {
-    etl::ensure_database(&settings.database_url)
-        .await
-        .context("creating the warehouse database")?;
-    let pool = PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&settings.database_url)
-        .await
-        .context("connecting to WAREHOUSE_DATABASE_URL")?;
-    etl::migrate(&pool)
-        .await
-        .context("migrating the warehouse")?;
-    Ok(pool)
-}
-
-impl Common {
-    fn init_tracing(&self) {
-        init_tracing(self.log_format);
-    }
-
-    async fn pool(&self) -> anyhow::Result<sqlx::PgPool> {
-        PgPoolOptions::new()
-            .max_connections(self.database_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&self.database_url)
-            .await
-            .context("connecting to DATABASE_URL")
-    }
-
-    async fn store(&self) -> anyhow::Result<AnyStore> {
-        let url = self
-            .event_store_url
-            .as_deref()
-            .unwrap_or(&self.database_url);
-        AnyStore::connect(url, self.database_max_connections)
-            .await
-            .context("connecting to the event store")
-    }
 }
 
 #[tokio::main]
@@ -490,63 +384,6 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve_api(
-    settings: command_api::Settings,
-    store: AnyStore,
-    pool: sqlx::PgPool,
-    tracker: &TaskTracker,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let listener = bind(settings.listen, "command API").await?;
-    let state = command_api::AppState::new(settings, store, pool, shutdown.clone()).await?;
-    spawn_server(
-        tracker,
-        "command API",
-        command_api::run(listener, state, shutdown),
-    );
-    Ok(())
-}
-
-async fn serve_gateway(
-    settings: lobby_gateway::Settings,
-    store: AnyStore,
-    pool: sqlx::PgPool,
-    tracker: &TaskTracker,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let listener = bind(settings.listen, "lobby gateway").await?;
-    let state = lobby_gateway::AppState::new(settings, store, pool, shutdown.clone()).await?;
-    spawn_server(
-        tracker,
-        "lobby gateway",
-        lobby_gateway::run(listener, state, shutdown),
-    );
-    Ok(())
-}
-
-async fn bind(
-    address: std::net::SocketAddr,
-    what: &str,
-) -> anyhow::Result<tokio::net::TcpListener> {
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("binding {address}"))?;
-    tracing::info!(%address, "{what} listening");
-    Ok(listener)
-}
-
-fn spawn_server(
-    tracker: &TaskTracker,
-    what: &'static str,
-    server: impl std::future::Future<Output = std::io::Result<()>> + Send + 'static,
-) {
-    tracker.spawn(async move {
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "{what} stopped");
-        }
-    });
-}
-
 fn parse_projection(name: &str) -> Result<projector::Projection, String> {
     projector::Projection::named(name)
         .ok_or_else(|| format!("unknown projection {name:?} (trains, bookings, lobbies)"))
@@ -558,78 +395,6 @@ fn or_all(projections: Vec<projector::Projection>) -> Vec<projector::Projection>
     } else {
         projections
     }
-}
-
-/// Health and metrics for a role without an HTTP API of its own.
-async fn serve_ops(
-    listen: std::net::SocketAddr,
-    name: &'static str,
-    pool: sqlx::PgPool,
-    tracker: &TaskTracker,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    use axum::routing::get;
-    use axum::{Json, http::StatusCode};
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
-    let ok = || Json(serde_json::json!({ "status": "OK" }));
-    let router = axum::Router::new()
-        .route(
-            "/status",
-            get(move || async move {
-                Json(serde_json::json!({ "status": "OK", "message": format!("{name} is running") }))
-            }),
-        )
-        .route("/health/live", get(move || async move { ok() }))
-        .route(
-            "/health/ready",
-            get(move || async move {
-                match sqlx::query("SELECT 1").execute(&pool).await {
-                    Ok(_) => (StatusCode::OK, ok()),
-                    Err(_) => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        Json(serde_json::json!({ "status": "UNAVAILABLE" })),
-                    ),
-                }
-            }),
-        )
-        .route(
-            "/metrics",
-            get(|| async { command_api::metrics::prometheus().render() }),
-        );
-    tracing::info!(address = %listen, "health and metrics listening");
-    tracker.spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "ops server stopped");
-        }
-    });
-    Ok(())
-}
-
-/// Cancels `shutdown` on SIGINT or SIGTERM.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
-    shutdown.cancel();
 }
 
 #[cfg(test)]
