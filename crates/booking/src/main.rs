@@ -182,11 +182,7 @@ async fn main() -> anyhow::Result<()> {
             etl,
             gateway,
         } => {
-            common.init_tracing();
-            let (store, pool) = (common.store().await?, common.pool().await?);
-            projector::migrate(&pool)
-                .await
-                .context("migrating the read models")?;
+            let (store, pool) = common.start().await?;
             if warehouse.enabled {
                 let warehouse_pool = warehouse_pool(&etl, 4).await?;
                 tracker.spawn(projector::feed::run(
@@ -208,19 +204,11 @@ async fn main() -> anyhow::Result<()> {
             serve_gateway(gateway, store, pool, &tracker, shutdown.clone()).await?;
         }
         Role::LobbyGateway { common, gateway } => {
-            common.init_tracing();
-            let (store, pool) = (common.store().await?, common.pool().await?);
-            projector::migrate(&pool)
-                .await
-                .context("migrating the read models")?;
+            let (store, pool) = common.start().await?;
             serve_gateway(gateway, store, pool, &tracker, shutdown.clone()).await?;
         }
         Role::CommandApi { common, api } => {
-            common.init_tracing();
-            let (store, pool) = (common.store().await?, common.pool().await?);
-            projector::migrate(&pool)
-                .await
-                .context("migrating the read models")?;
+            let (store, pool) = common.start().await?;
             serve_api(api, store, pool, &tracker, shutdown.clone()).await?;
         }
         Role::Projector {
@@ -231,11 +219,7 @@ async fn main() -> anyhow::Result<()> {
             feed,
             ops_listen,
         } => {
-            common.init_tracing();
-            let (store, pool) = (common.store().await?, common.pool().await?);
-            projector::migrate(&pool)
-                .await
-                .context("migrating the read models")?;
+            let (store, pool) = common.start().await?;
             serve_ops(
                 ops_listen,
                 "Projector",
@@ -312,11 +296,7 @@ async fn main() -> anyhow::Result<()> {
             projections,
             fresh,
         } => {
-            common.init_tracing();
-            let (store, pool) = (common.store().await?, common.pool().await?);
-            projector::migrate(&pool)
-                .await
-                .context("migrating the read models")?;
+            let (store, pool) = common.start().await?;
             let projections = or_all(projections);
             let report = projector::rebuild(&store, &pool, &projections, fresh, &shutdown).await?;
             match report {
@@ -344,11 +324,7 @@ async fn main() -> anyhow::Result<()> {
             common,
             projections,
         } => {
-            common.init_tracing();
-            let (store, pool) = (common.store().await?, common.pool().await?);
-            projector::migrate(&pool)
-                .await
-                .context("migrating the read models")?;
+            let (store, pool) = common.start().await?;
             let differences = projector::verify(&store, &pool, &or_all(projections)).await?;
             for d in &differences {
                 println!(
@@ -367,11 +343,7 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(1);
         }
         Role::Migrate { common } => {
-            common.init_tracing();
-            let (_store, pool) = (common.store().await?, common.pool().await?);
-            projector::migrate(&pool)
-                .await
-                .context("migrating the read models")?;
+            let (_store, pool) = common.start().await?;
             let api = command_api::Settings::with_listen(([127, 0, 0, 1], 0).into());
             command_api::AppState::new(api, _store, pool, shutdown.clone()).await?;
             tracing::info!("migrations applied");

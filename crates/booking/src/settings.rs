@@ -96,6 +96,17 @@ impl Common {
         init_tracing(self.log_format);
     }
 
+    /// What most roles do first: start logging, connect to the event store and the read-model
+    /// database, and bring the read-model schema up to date.
+    pub(crate) async fn start(&self) -> anyhow::Result<(AnyStore, sqlx::PgPool)> {
+        self.init_tracing();
+        let (store, pool) = (self.store().await?, self.pool().await?);
+        projector::migrate(&pool)
+            .await
+            .context("migrating the read models")?;
+        Ok((store, pool))
+    }
+
     pub(crate) async fn pool(&self) -> anyhow::Result<sqlx::PgPool> {
         PgPoolOptions::new()
             .max_connections(self.database_max_connections)
