@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod healthcheck;
 mod serve;
 mod settings;
 
@@ -158,6 +159,15 @@ enum Role {
     Migrate {
         #[command(flatten)]
         common: Common,
+    },
+    /// Exit 0 if URL answers 2xx, 1 otherwise: the probe of container healthchecks, e.g.
+    /// `booking healthcheck http://127.0.0.1:8081/health/ready`.
+    Healthcheck {
+        /// Health endpoint to ask.
+        url: String,
+        /// Longest wait for the answer, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
     },
 }
 
@@ -348,6 +358,9 @@ async fn main() -> anyhow::Result<()> {
             command_api::AppState::new(api, _store, pool, shutdown.clone()).await?;
             tracing::info!("migrations applied");
             return Ok(());
+        }
+        Role::Healthcheck { url, timeout_ms } => {
+            return healthcheck::probe(&url, std::time::Duration::from_millis(timeout_ms)).await;
         }
     }
     tracker.close();

@@ -1,3 +1,5 @@
-//! The binary's integration tests: real `booking` processes, killed and restarted.
+//! The binary's integration tests: real `booking` processes, killed and restarted, or probing
+//! health endpoints.
 
 mod crash;
+mod healthcheck;
