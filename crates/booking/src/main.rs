@@ -9,6 +9,8 @@ use tokio_util::task::TaskTracker;
 mod healthcheck;
 mod serve;
 mod settings;
+#[cfg(test)]
+mod settings_files;
 
 use serve::{cancel_on_signal, serve_api, serve_gateway, serve_ops};
 use settings::{Common, Logging, Warehouse, init_tracing, warehouse_pool};
