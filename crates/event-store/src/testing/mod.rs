@@ -1,4 +1,7 @@
-//! Test support: a throwaway PostgreSQL database per test, so no test sees another's data.
+//! Test support: a throwaway PostgreSQL database per test, so no test sees another's data,
+//! and a TCP [`proxy`] that lets a test take a server away from the services it runs.
+
+pub mod proxy;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection};

@@ -1,0 +1,31 @@
+//! Test support shared with other crates' tests: a canonical dump of a warehouse, so a test
+//! can say two warehouses (say, one fed live through crashes and one loaded cleanly) are equal.
+
+use sqlx::PgPool;
+
+/// The warehouse's content, without surrogate keys (they depend on load order), as sorted
+/// lines: equal dumps mean equal warehouses.
+pub async fn dump(warehouse: &PgPool) -> Vec<String> {
+    let mut lines: Vec<String> = sqlx::query_scalar(
+        "SELECT 'booking ' || (to_jsonb(f) - 'train_version_key' - 'route_key'
+                 || jsonb_build_object('route', r.route,
+                                       'version', t.from_commit || '.' || t.from_prepare))::text
+         FROM warehouse.fact_booking f
+         LEFT JOIN warehouse.dim_route r ON r.route_key = f.route_key
+         LEFT JOIN warehouse.dim_train t ON t.train_version_key = f.train_version_key
+         UNION ALL
+         SELECT 'train ' || (to_jsonb(t) - 'train_version_key' - 'route_key'
+                 || jsonb_build_object('route', r.route))::text
+         FROM warehouse.dim_train t JOIN warehouse.dim_route r USING (route_key)
+         UNION ALL SELECT 'seats ' || to_jsonb(s)::text FROM warehouse.fact_train_seats_daily s
+         UNION ALL SELECT 'removal ' || to_jsonb(x)::text FROM warehouse.train_removals x
+         UNION ALL SELECT 'route ' || route FROM warehouse.dim_route
+         UNION ALL SELECT 'event ' || event_id || ' ' || commit_position || '.' || prepare_position
+         FROM warehouse.loaded_events",
+    )
+    .fetch_all(warehouse)
+    .await
+    .expect("dump the warehouse");
+    lines.sort();
+    lines
+}
