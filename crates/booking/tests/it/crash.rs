@@ -2,6 +2,7 @@
 //! restart it each time, then `booking verify` must find the read models exactly as a clean
 //! replay of the log makes them.
 
+use crate::stack::booking;
 use chrono::Utc;
 use domain::{
     BookingCancelReason, BookingId, DomainEvent, Route, TrainDetails, TrainEvent, TrainId,
@@ -10,24 +11,13 @@ use domain::{
 use event_store::testing::TestDatabase;
 use event_store::{EventStore, ExpectedRevision, NewEvent, PgEventStore, Position};
 use std::hash::{BuildHasher, Hasher};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 const TRAINS: i64 = 100;
 /// Per train: one registration, 450 bookings, 49 cancellations: 500 events.
 const BOOKINGS: i64 = 450;
 const CANCELLED: i64 = 49;
-
-fn booking(database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_booking"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null());
-    command
-}
 
 /// A random number below `bound`, without a dependency for it.
 fn random_below(bound: u64) -> u64 {

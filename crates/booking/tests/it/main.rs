@@ -1,3 +1,9 @@
-//! The binary's integration tests: real `booking` processes, killed and restarted.
+//! The binary's integration tests: real `booking` processes, killed and restarted, and the
+//! fault suite, which takes PostgreSQL, RabbitMQ or a gateway away from a running stack
+//! (through proxies the tests own; the shared servers are never touched).
+
+mod stack;
 
 mod crash;
+mod gateway_kill;
+mod postgres_outage;
