@@ -1,7 +1,26 @@
 //! Test support shared with other crates' tests: a canonical dump of a warehouse, so a test
-//! can say two warehouses (say, one fed live through crashes and one loaded cleanly) are equal.
+//! can say two warehouses (say, one fed live through crashes and one loaded cleanly) are equal,
+//! and removal of a test's exchange and queue from the shared broker.
 
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use projector::feed::Amqp;
 use sqlx::PgPool;
+
+/// Deletes the exchange and queue named by `amqp`'s prefix, if the broker can be reached.
+pub async fn delete_topology(amqp: &Amqp) {
+    let Ok(connection) = amqp.connect().await else {
+        return;
+    };
+    if let Ok(channel) = connection.create_channel().await {
+        let _ = channel
+            .queue_delete(amqp.queue().into(), QueueDeleteOptions::default())
+            .await;
+        let _ = channel
+            .exchange_delete(amqp.exchange().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = connection.close(200, "done".into()).await;
+}
 
 /// The warehouse's content, without surrogate keys (they depend on load order), as sorted
 /// lines: equal dumps mean equal warehouses.

@@ -14,13 +14,13 @@ use std::hash::{BuildHasher, Hasher};
 use std::process::Stdio;
 use std::time::Duration;
 
-const TRAINS: i64 = 100;
+pub(crate) const TRAINS: i64 = 100;
 /// Per train: one registration, 450 bookings, 49 cancellations: 500 events.
-const BOOKINGS: i64 = 450;
-const CANCELLED: i64 = 49;
+pub(crate) const BOOKINGS: i64 = 450;
+pub(crate) const CANCELLED: i64 = 49;
 
 /// A random number below `bound`, without a dependency for it.
-fn random_below(bound: u64) -> u64 {
+pub(crate) fn random_below(bound: u64) -> u64 {
     std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish()
@@ -33,7 +33,7 @@ fn encode(event: TrainEvent) -> NewEvent {
         .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
 }
 
-async fn write_log(store: &PgEventStore) -> Position {
+pub(crate) async fn write_log(store: &PgEventStore) -> Position {
     let at = Utc::now();
     let time = |raw: &str| TravelTime::parse(raw).expect("a valid time");
     let mut last = Position::default();

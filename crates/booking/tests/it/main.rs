@@ -4,6 +4,8 @@
 
 mod stack;
 
+mod broker_outage;
 mod crash;
+mod etl_crash;
 mod gateway_kill;
 mod postgres_outage;

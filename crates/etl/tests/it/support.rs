@@ -8,7 +8,6 @@ pub use etl::testing::dump;
 
 use event_store::testing::TestDatabase;
 use event_store::{EventStore, PgEventStore};
-use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use projector::feed::{Amqp, FeedMessage};
 use sqlx::PgPool;
 use std::time::Duration;
@@ -120,21 +119,7 @@ impl World {
 
     /// Deletes this test's exchange and queue.
     pub async fn cleanup(&self) {
-        let Ok(connection) = self.amqp.connect().await else {
-            return;
-        };
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .queue_delete(self.amqp.queue().into(), QueueDeleteOptions::default())
-                .await;
-            let _ = channel
-                .exchange_delete(
-                    self.amqp.exchange().into(),
-                    ExchangeDeleteOptions::default(),
-                )
-                .await;
-        }
-        let _ = connection.close(200, "done".into()).await;
+        etl::testing::delete_topology(&self.amqp).await;
     }
 }
 
