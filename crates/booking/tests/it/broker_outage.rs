@@ -71,7 +71,11 @@ async fn with_rabbitmq_away_reads_keep_up_and_the_warehouse_catches_up_after() {
         .env("AMQP_URL", proxy.url(&amqp.url))
         .env("AMQP_PREFIX", &amqp.prefix)
         .env("WAREHOUSE_DATABASE_URL", &warehouse_db.url)
-        .env("FEED_MAX_BACKOFF_MS", "500");
+        .env("FEED_MAX_BACKOFF_MS", "500")
+        // A command waits this long for the read models before answering anyway; generous,
+        // so a slow machine does not pass for a broken read-your-writes. A projector blocked
+        // by the broker would still be caught: the query after the command would miss it.
+        .env("READ_YOUR_WRITES_TIMEOUT_MS", "20000");
     let stack = Stack::all(command).await;
     let store = PgEventStore::new(log.pool(2).await)
         .await
