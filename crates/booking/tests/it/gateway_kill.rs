@@ -106,7 +106,7 @@ async fn members_of_a_killed_gateway_resume_on_another_and_miss_nothing_twice() 
             .env("COMMAND_API_URLS", &stack.api),
     );
     let doomed_url = format!("http://{doomed_address}");
-    stack.http.ready(&doomed_url).await;
+    doomed.serving(&stack.http, &doomed_url).await;
 
     let train = stack.train(1000).await;
     let (status, lobby) = stack

@@ -54,6 +54,27 @@ impl Process {
         Self(child)
     }
 
+    /// Waits until `base`'s `/health/ready` answers 200. Fails at once if the process exits
+    /// first (a refused setting, an unreachable server: `TEST_LOG=1` shows why).
+    pub async fn serving(&mut self, http: &Http, base: &str) {
+        let url = format!("{base}/health/ready");
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                panic!("booking exited before {base} was ready: {status}");
+            }
+            let ready = http.0.get(&url).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{base} not ready in time"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// SIGKILL: no shutdown, no flushing, as when the machine loses the process.
     pub fn kill(&mut self) {
         let _ = self.0.kill();
@@ -85,16 +106,17 @@ impl Stack {
             .env("COMMAND_API_URLS", format!("http://{api}"))
             .env("GATEWAY_LISTEN", gateway.to_string())
             .env("GATEWAY_RATE_LIMIT", "0");
-        let process = Process::spawn(&mut command);
-        let stack = Self {
-            api: format!("http://{api}"),
-            gateway: format!("http://{gateway}"),
-            http: Http::new(),
+        let (api, gateway) = (format!("http://{api}"), format!("http://{gateway}"));
+        let mut process = Process::spawn(&mut command);
+        let http = Http::new();
+        process.serving(&http, &api).await;
+        process.serving(&http, &gateway).await;
+        Self {
+            api,
+            gateway,
+            http,
             _process: process,
-        };
-        stack.http.ready(&stack.api).await;
-        stack.http.ready(&stack.gateway).await;
-        stack
+        }
     }
 
     /// A train with `seats` seats, registered through the command API.
@@ -130,19 +152,6 @@ impl Http {
 
     pub async fn post(&self, url: &str, body: &Value) -> (u16, Value) {
         parts(self.0.post(url).json(body).send().await).await
-    }
-
-    /// Waits until `base`'s `/health/ready` answers 200.
-    pub async fn ready(&self, base: &str) {
-        let url = format!("{base}/health/ready");
-        eventually("the service to be ready", || async {
-            self.0
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
     }
 }
 
