@@ -142,13 +142,8 @@ async fn members_of_a_killed_gateway_resume_on_another_and_miss_nothing_twice() 
         progress.load(Ordering::Relaxed) >= MEMBERS * (1 + BEFORE_KILL)
     })
     .await;
-    let (rest, _) = tokio::join!(
-        book(&stack, train, BEFORE_KILL, BOOKINGS - BEFORE_KILL),
-        async {
-            doomed.kill();
-        }
-    );
-    let () = rest;
+    let rest = book(&stack, train, BEFORE_KILL, BOOKINGS - BEFORE_KILL);
+    tokio::join!(rest, async { doomed.kill() });
 
     let store = PgEventStore::new(database.pool(2).await)
         .await

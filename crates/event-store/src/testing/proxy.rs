@@ -47,11 +47,6 @@ impl Proxy {
         }
     }
 
-    /// Where the proxy listens.
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
     /// `url` with its host and port replaced by the proxy's: the same service, through here.
     pub fn url(&self, url: &str) -> String {
         url.replacen(host_port(url), &self.address.to_string(), 1)
