@@ -1,10 +1,34 @@
 //! Test support shared with other crates' tests: a canonical dump of a warehouse, so a test
 //! can say two warehouses (say, one fed live through crashes and one loaded cleanly) are equal,
-//! and removal of a test's exchange and queue from the shared broker.
+//! and a test's own exchange and queue on the shared broker, removed again.
 
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use projector::feed::Amqp;
 use sqlx::PgPool;
+
+/// Exchange and queue names of one test's own, deleted from the broker when this is dropped,
+/// also when the test fails, so no test leaves persistent messages behind. Create it before
+/// the processes or tasks that use it: they then stop first and cannot declare it again.
+pub struct TestTopology {
+    pub amqp: Amqp,
+}
+
+impl TestTopology {
+    /// Names under a fresh prefix on the broker at `url`.
+    pub fn new(url: &str) -> Self {
+        let prefix = format!("test-{}", uuid::Uuid::now_v7().simple());
+        Self {
+            amqp: Amqp::new(url, prefix),
+        }
+    }
+}
+
+impl Drop for TestTopology {
+    fn drop(&mut self) {
+        let amqp = self.amqp.clone();
+        event_store::testing::block_on_elsewhere(async move { delete_topology(&amqp).await });
+    }
+}
 
 /// Deletes the exchange and queue named by `amqp`'s prefix, if the broker can be reached.
 pub async fn delete_topology(amqp: &Amqp) {

@@ -3,7 +3,8 @@
 //! models never wait for the warehouse feed; once the broker is back the warehouse catches up
 //! with the whole log.
 
-use crate::stack::{Stack, amqp, amqp_url, booking, eventually, loaded};
+use crate::stack::{Stack, amqp_url, booking, eventually, loaded};
+use etl::testing::TestTopology;
 use event_store::testing::TestDatabase;
 use event_store::testing::proxy::{Proxy, authority};
 use event_store::{EventStore, PgEventStore};
@@ -63,7 +64,8 @@ async fn in_log(store: &PgEventStore) -> (i64, i64) {
 async fn with_rabbitmq_away_reads_keep_up_and_the_warehouse_catches_up_after() {
     let log = TestDatabase::create().await;
     let warehouse_db = TestDatabase::create().await;
-    let amqp = amqp(&amqp_url());
+    let topology = TestTopology::new(&amqp_url());
+    let amqp = &topology.amqp;
     let proxy = Proxy::start(authority(&amqp.url, 5672)).await;
     let mut command = booking(&log.url);
     command
@@ -108,5 +110,4 @@ async fn with_rabbitmq_away_reads_keep_up_and_the_warehouse_catches_up_after() {
         .await
         .expect("count facts");
     assert_eq!(facts, bookings);
-    etl::testing::delete_topology(&amqp).await;
 }

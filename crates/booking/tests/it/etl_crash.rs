@@ -4,8 +4,8 @@
 //! projector; the etl crate's own tests cover a redelivered batch in-process.)
 
 use crate::crash::{random_below, write_log};
-use crate::stack::{Process, amqp, amqp_url, booking, eventually, loaded};
-use etl::testing::dump;
+use crate::stack::{Process, amqp_url, booking, eventually, loaded};
+use etl::testing::{TestTopology, dump};
 use event_store::testing::TestDatabase;
 use event_store::{EventStore, PgEventStore};
 use std::process::Command;
@@ -21,7 +21,8 @@ async fn an_etl_killed_mid_batch_again_and_again_ends_up_as_a_clean_load() {
     write_log(&store).await;
     assert_eq!(store.count(None).await.expect("count"), Some(EVENTS as u64));
 
-    let amqp = amqp(&amqp_url());
+    let topology = TestTopology::new(&amqp_url());
+    let amqp = &topology.amqp;
     let crashed_db = TestDatabase::create().await;
     let with_broker = |command: &mut Command| {
         command
@@ -92,5 +93,4 @@ async fn an_etl_killed_mid_batch_again_and_again_ends_up_as_a_clean_load() {
         crashed.len(),
         clean.len()
     );
-    etl::testing::delete_topology(&amqp).await;
 }

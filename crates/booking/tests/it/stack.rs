@@ -185,12 +185,6 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
-/// Exchange and queue names of this test's own, on the shared broker.
-pub fn amqp(url: &str) -> projector::feed::Amqp {
-    let prefix = format!("test-{}", uuid::Uuid::now_v7().simple());
-    projector::feed::Amqp::new(url, prefix)
-}
-
 /// Events in the warehouse's ledger.
 pub async fn loaded(warehouse: &sqlx::PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM warehouse.loaded_events")
