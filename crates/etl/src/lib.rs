@@ -8,6 +8,8 @@ mod backfill;
 mod consume;
 mod load;
 mod report;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use backfill::{BackfillReport, backfill};
 pub use consume::{Batch, BatchAcker, FeedConsumer};

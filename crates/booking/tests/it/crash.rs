@@ -2,6 +2,7 @@
 //! restart it each time, then `booking verify` must find the read models exactly as a clean
 //! replay of the log makes them.
 
+use crate::stack::booking;
 use chrono::Utc;
 use domain::{
     BookingCancelReason, BookingId, DomainEvent, Route, TrainDetails, TrainEvent, TrainId,
@@ -10,27 +11,16 @@ use domain::{
 use event_store::testing::TestDatabase;
 use event_store::{EventStore, ExpectedRevision, NewEvent, PgEventStore, Position};
 use std::hash::{BuildHasher, Hasher};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-const TRAINS: i64 = 100;
+pub(crate) const TRAINS: i64 = 100;
 /// Per train: one registration, 450 bookings, 49 cancellations: 500 events.
-const BOOKINGS: i64 = 450;
-const CANCELLED: i64 = 49;
-
-fn booking(database_url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_booking"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null());
-    command
-}
+pub(crate) const BOOKINGS: i64 = 450;
+pub(crate) const CANCELLED: i64 = 49;
 
 /// A random number below `bound`, without a dependency for it.
-fn random_below(bound: u64) -> u64 {
+pub(crate) fn random_below(bound: u64) -> u64 {
     std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish()
@@ -43,7 +33,7 @@ fn encode(event: TrainEvent) -> NewEvent {
         .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
 }
 
-async fn write_log(store: &PgEventStore) -> Position {
+pub(crate) async fn write_log(store: &PgEventStore) -> Position {
     let at = Utc::now();
     let time = |raw: &str| TravelTime::parse(raw).expect("a valid time");
     let mut last = Position::default();

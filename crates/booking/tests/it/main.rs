@@ -1,5 +1,12 @@
 //! The binary's integration tests: real `booking` processes, killed and restarted, or probing
-//! health endpoints.
+//! health endpoints, and the fault suite, which takes PostgreSQL, RabbitMQ or a gateway away
+//! from a running stack (through proxies the tests own; the shared servers are never touched).
 
+mod stack;
+
+mod broker_outage;
 mod crash;
+mod etl_crash;
+mod gateway_kill;
 mod healthcheck;
+mod postgres_outage;

@@ -1,10 +1,8 @@
 //! The broker connection drops mid-stream (a proxy cuts it): the read models keep going, the
 //! feed and the etl wait and resume, and the warehouse ends up complete, nothing doubled.
 
-use crate::support::proxy::Proxy;
-use crate::support::{
-    World, amqp_addr, amqp_url, dump, generate, loaded, reference, scenario, wait_loaded,
-};
+use crate::support::{World, amqp_url, dump, generate, loaded, reference, scenario, wait_loaded};
+use event_store::testing::proxy::{Proxy, authority};
 use event_store::{EventStore, Position};
 use projector::feed::{Amqp, FeedMessage};
 use std::time::Duration;
@@ -63,11 +61,8 @@ async fn wait_more_than(world: &World, count: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_broker_mid_stream_loses_nothing_and_blocks_no_read_model() {
     let world = World::new().await;
-    let proxy = Proxy::start(amqp_addr()).await;
-    let through_proxy = Amqp::new(
-        proxy.url(&amqp_url(), &amqp_addr()),
-        world.amqp.prefix.clone(),
-    );
+    let proxy = Proxy::start(authority(&amqp_url(), 5672)).await;
+    let through_proxy = Amqp::new(proxy.url(&amqp_url()), world.amqp.prefix.clone());
     let shutdown = CancellationToken::new();
     let mut tasks = world.start(&through_proxy, &shutdown);
     tasks.push(tokio::spawn(projector::run(
@@ -83,7 +78,7 @@ async fn losing_the_broker_mid_stream_loses_nothing_and_blocks_no_read_model() {
     wait_loaded(&world.warehouse, scenario::EVENTS).await;
 
     // The broker is gone: the read models still follow the log.
-    proxy.cut();
+    proxy.down();
     let mut total = scenario::EVENTS + generate(&world.store, 100, 20, 30).await;
     read_models_at(&world, head(&world).await).await;
     assert_eq!(
@@ -93,7 +88,7 @@ async fn losing_the_broker_mid_stream_loses_nothing_and_blocks_no_read_model() {
     );
 
     // Back, then cut again and again while the backlog streams through.
-    proxy.restore();
+    proxy.up();
     total += generate(&world.store, 200, 40, 60).await;
     let mut cuts_mid_stream = 0;
     for _ in 0..3 {
@@ -102,11 +97,11 @@ async fn losing_the_broker_mid_stream_loses_nothing_and_blocks_no_read_model() {
             break;
         }
         wait_more_than(&world, now).await;
-        proxy.cut();
+        proxy.down();
         if loaded(&world.warehouse).await < total {
             cuts_mid_stream += 1;
         }
-        proxy.restore();
+        proxy.up();
     }
     assert!(
         cuts_mid_stream > 0,

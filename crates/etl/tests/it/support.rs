@@ -1,12 +1,13 @@
 //! A log database, a warehouse database and RabbitMQ names per test; the hand-computed
-//! scenario; waiting with a deadline; a canonical dump of the warehouse for comparisons.
+//! scenario; waiting with a deadline; the canonical warehouse dump
+//! (from `etl::testing`) for comparisons.
 
-pub mod proxy;
 pub mod scenario;
+
+pub use etl::testing::dump;
 
 use event_store::testing::TestDatabase;
 use event_store::{EventStore, PgEventStore};
-use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use projector::feed::{Amqp, FeedMessage};
 use sqlx::PgPool;
 use std::time::Duration;
@@ -16,19 +17,6 @@ use tokio_util::sync::CancellationToken;
 pub fn amqp_url() -> String {
     std::env::var("TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
-
-/// `host:port` of the broker in [`amqp_url`].
-pub fn amqp_addr() -> String {
-    let url = amqp_url();
-    let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
-    let authority = after_scheme.split('/').next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5672")
-    }
 }
 
 /// Silent unless `TEST_LOG=1`.
@@ -131,21 +119,7 @@ impl World {
 
     /// Deletes this test's exchange and queue.
     pub async fn cleanup(&self) {
-        let Ok(connection) = self.amqp.connect().await else {
-            return;
-        };
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .queue_delete(self.amqp.queue().into(), QueueDeleteOptions::default())
-                .await;
-            let _ = channel
-                .exchange_delete(
-                    self.amqp.exchange().into(),
-                    ExchangeDeleteOptions::default(),
-                )
-                .await;
-        }
-        let _ = connection.close(200, "done".into()).await;
+        etl::testing::delete_topology(&self.amqp).await;
     }
 }
 
@@ -171,33 +145,6 @@ pub async fn wait_loaded(warehouse: &PgPool, count: i64) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// The warehouse's content, without surrogate keys (they depend on load order), as sorted
-/// lines: equal dumps mean equal warehouses.
-pub async fn dump(warehouse: &PgPool) -> Vec<String> {
-    let mut lines: Vec<String> = sqlx::query_scalar(
-        "SELECT 'booking ' || (to_jsonb(f) - 'train_version_key' - 'route_key'
-                 || jsonb_build_object('route', r.route,
-                                       'version', t.from_commit || '.' || t.from_prepare))::text
-         FROM warehouse.fact_booking f
-         LEFT JOIN warehouse.dim_route r ON r.route_key = f.route_key
-         LEFT JOIN warehouse.dim_train t ON t.train_version_key = f.train_version_key
-         UNION ALL
-         SELECT 'train ' || (to_jsonb(t) - 'train_version_key' - 'route_key'
-                 || jsonb_build_object('route', r.route))::text
-         FROM warehouse.dim_train t JOIN warehouse.dim_route r USING (route_key)
-         UNION ALL SELECT 'seats ' || to_jsonb(s)::text FROM warehouse.fact_train_seats_daily s
-         UNION ALL SELECT 'removal ' || to_jsonb(x)::text FROM warehouse.train_removals x
-         UNION ALL SELECT 'route ' || route FROM warehouse.dim_route
-         UNION ALL SELECT 'event ' || event_id || ' ' || commit_position || '.' || prepare_position
-         FROM warehouse.loaded_events",
-    )
-    .fetch_all(warehouse)
-    .await
-    .expect("dump the warehouse");
-    lines.sort();
-    lines
 }
 
 /// Appends a generated history: `trains` trains (numbered from `first`) over five routes,

@@ -2,5 +2,6 @@
 
 mod gateway;
 mod lobbies;
+mod redis_outage;
 mod support;
 mod websocket;

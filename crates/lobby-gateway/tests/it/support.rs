@@ -123,10 +123,20 @@ impl Stack {
 
     /// A command API on `address` (port 0 for any).
     pub async fn start_api(&self, address: SocketAddr) -> Server {
+        self.start_api_with(address, |_| {}).await
+    }
+
+    /// A command API on `address` whose settings `adjust` may change first.
+    pub async fn start_api_with(
+        &self,
+        address: SocketAddr,
+        adjust: impl FnOnce(&mut command_api::Settings),
+    ) -> Server {
         let shutdown = self.shutdown.child_token();
         let listener = tokio::net::TcpListener::bind(address).await.expect("bind");
         let address = listener.local_addr().expect("address");
-        let settings = command_api::Settings::with_listen(address);
+        let mut settings = command_api::Settings::with_listen(address);
+        adjust(&mut settings);
         let state = command_api::AppState::new(
             settings,
             self.store.clone(),

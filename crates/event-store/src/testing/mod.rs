@@ -1,4 +1,7 @@
-//! Test support: a throwaway PostgreSQL database per test, so no test sees another's data.
+//! Test support: a throwaway PostgreSQL database per test, so no test sees another's data,
+//! and a TCP [`proxy`] that lets a test take a server away from the services it runs.
+
+pub mod proxy;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection};
@@ -57,22 +60,32 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name.clone();
-        // Drop runs inside the test's runtime, which cannot be blocked on; use a thread.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let mut admin = PgConnection::connect(&admin_url()).await.ok()?;
-                admin
-                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                    .await
-                    .ok()
-            })
+        block_on_elsewhere(async move {
+            let mut admin = PgConnection::connect(&admin_url()).await.ok()?;
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await
+                .ok()
         });
-        let _ = dropped.join();
     }
+}
+
+/// Runs `cleanup` to the end from a `Drop`, which runs inside the test's runtime and so cannot
+/// block on it there: on a thread with a runtime of its own. `None` if that runtime could not
+/// start.
+pub fn block_on_elsewhere<F>(cleanup: F) -> Option<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let finished = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        Some(runtime.block_on(cleanup))
+    });
+    finished.join().ok().flatten()
 }
 
 /// `url` with its database name replaced.
