@@ -309,9 +309,7 @@ pub(crate) fn command_error(
             ApiError::Conflict("The train is changing too fast, please retry".into())
         }
         CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
-        error @ (CommandError::Failed(_) | CommandError::Stopped) => {
-            ApiError::internal(error.to_string())
-        }
+        error @ (CommandError::Failed(_) | CommandError::Stopped) => ApiError::internal(error),
     }
 }
 

@@ -159,7 +159,7 @@ async fn train_exists(state: &AppState, train_id: TrainId) -> Result<bool, ApiEr
         .await
         .map_err(|e| match e {
             CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
-            other => ApiError::internal(other.to_string()),
+            other => ApiError::internal(other),
         })?;
     Ok(matches!(train, TrainState::Active(_)))
 }
