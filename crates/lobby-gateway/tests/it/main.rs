@@ -2,5 +2,6 @@
 
 mod gateway;
 mod lobbies;
+mod openapi;
 mod support;
 mod websocket;
