@@ -38,9 +38,9 @@ const COLUMNS: &str = "SELECT train_id, user_credentials, id FROM read_models.bo
 #[utoipa::path(
     get, path = "/bookings", operation_id = "list_bookings", tag = "bookings",
     params(
-        ("limit" = Option<i64>, Query, description = "1 to 1000; default 1000"),
-        ("offset" = Option<i64>, Query, description = "default 0"),
-        ("X-Min-Position" = Option<String>, Header, description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000; default 1000"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "default 0"),
+        ("X-Min-Position" = Option<String>, Header, nullable = false, pattern = r"^[0-9]{1,19}\.[0-9]{1,19}$", description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
     ),
     responses(
         (status = 200, body = [BookingView]),
@@ -67,7 +67,7 @@ pub(crate) async fn list(
     get, path = "/bookings/{booking_id}", operation_id = "get_booking", tag = "bookings",
     params(
         ("booking_id" = i64, Path),
-        ("X-Min-Position" = Option<String>, Header, description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
+        ("X-Min-Position" = Option<String>, Header, nullable = false, pattern = r"^[0-9]{1,19}\.[0-9]{1,19}$", description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
     ),
     responses(
         (status = 200, body = BookingView),
@@ -101,9 +101,10 @@ fn credentials(body: &mut Fields) -> Option<String> {
 
 #[utoipa::path(
     post, path = "/bookings", operation_id = "create_booking", tag = "bookings",
+    params(crate::openapi::IdempotencyKey),
     request_body = crate::openapi::NewBooking,
     responses(
-        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 404, description = "Train to book ticket for not found", body = crate::openapi::Detail),
         (status = 400, description = "The user already has a booking for this train", body = crate::openapi::Detail),
         (status = 409, description = "No seats left, or too many concurrent changes", body = crate::openapi::Detail),
@@ -143,7 +144,7 @@ pub(crate) async fn create(
     ),
     request_body = crate::openapi::BookingHolder,
     responses(
-        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 404, description = "Booking not found", body = crate::openapi::Detail),
         (status = 400, description = "The user already has a booking for this train", body = crate::openapi::Detail),
         (status = 409, description = "No seats left, or too many concurrent changes", body = crate::openapi::Detail),
@@ -178,7 +179,7 @@ pub(crate) async fn update(
         ("booking_id" = i64, Path),
     ),
     responses(
-        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 404, description = "Booking not found", body = crate::openapi::Detail),
         (status = 409, description = "No seats left, or too many concurrent changes", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),

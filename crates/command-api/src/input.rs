@@ -59,9 +59,15 @@ impl Fields {
         }
     }
 
-    /// A string field. `null` counts as absent.
+    /// A string field. `null` counts as absent. A NUL character is refused: PostgreSQL can
+    /// store none in text or JSON, so it would fail at the event store instead.
     pub fn string(&mut self, name: &'static str, required: bool) -> Option<String> {
         match self.take(name, required)? {
+            Value::String(s) if s.contains('\0') => self.reject(
+                name,
+                "Input should not contain the NUL character (U+0000)",
+                "value_error",
+            ),
             Value::String(s) => Some(s),
             _ => self.reject(name, "Input should be a valid string", "string_type"),
         }

@@ -9,7 +9,7 @@ mod idempotency;
 pub mod ids;
 pub mod input;
 pub mod metrics;
-mod openapi;
+pub mod openapi;
 mod redis_link;
 mod trains;
 

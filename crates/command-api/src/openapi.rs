@@ -5,7 +5,7 @@
 
 use crate::error::FieldError;
 use axum::Json;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 /// A new train.
 #[derive(ToSchema)]
@@ -13,14 +13,25 @@ use utoipa::{OpenApi, ToSchema};
     dead_code,
     reason = "describes a request body for the OpenAPI document only"
 )]
-pub(crate) struct NewTrain {
-    /// 1 to 100 characters.
-    #[schema(example = "Chisinau-Bucuresti", min_length = 1, max_length = 100)]
+pub struct NewTrain {
+    /// 1 to 100 characters once trimmed; no NUL character (PostgreSQL cannot store one).
+    #[schema(
+        example = "Chisinau-Bucuresti",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*$"
+    )]
     route: String,
     /// Local time, `YYYY-MM-DDTHH:MM` (seconds optional); before `arrival_time`.
-    #[schema(example = "2024-09-25T06:30")]
+    #[schema(
+        example = "2024-09-25T06:30",
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"
+    )]
     departure_time: String,
-    #[schema(example = "2024-09-26T11:40")]
+    #[schema(
+        example = "2024-09-26T11:40",
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"
+    )]
     arrival_time: String,
     #[schema(minimum = 0, maximum = 5000, example = 100)]
     available_seats: i64,
@@ -33,12 +44,18 @@ pub(crate) struct NewTrain {
     dead_code,
     reason = "describes a request body for the OpenAPI document only"
 )]
-pub(crate) struct TrainChanges {
-    #[schema(min_length = 1, max_length = 100, nullable)]
+pub struct TrainChanges {
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\u0000]*$", nullable)]
     route: Option<String>,
-    #[schema(nullable)]
+    #[schema(
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$",
+        nullable
+    )]
     departure_time: Option<String>,
-    #[schema(nullable)]
+    #[schema(
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$",
+        nullable
+    )]
     arrival_time: Option<String>,
     #[schema(minimum = 0, maximum = 5000, nullable)]
     available_seats: Option<i64>,
@@ -50,11 +67,17 @@ pub(crate) struct TrainChanges {
     dead_code,
     reason = "describes a request body for the OpenAPI document only"
 )]
-pub(crate) struct NewBooking {
+pub struct NewBooking {
     #[schema(example = 1)]
     train_id: i64,
-    /// 1 to 100 characters once trimmed; one active booking per user per train.
-    #[schema(example = "Tom Ford", min_length = 1, max_length = 100)]
+    /// 1 to 100 characters once trimmed, no NUL character; one active booking per user per
+    /// train.
+    #[schema(
+        example = "Tom Ford",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*$"
+    )]
     user_credentials: String,
 }
 
@@ -64,9 +87,33 @@ pub(crate) struct NewBooking {
     dead_code,
     reason = "describes a request body for the OpenAPI document only"
 )]
-pub(crate) struct BookingHolder {
-    #[schema(example = "Jo Malone", min_length = 1, max_length = 100)]
+pub struct BookingHolder {
+    /// 1 to 100 characters once trimmed, no NUL character.
+    #[schema(
+        example = "Jo Malone",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*$"
+    )]
     user_credentials: String,
+}
+
+/// `Idempotency-Key` on a POST: a retry with the same key and body gets the first answer
+/// back; the same key with another body is a 422, a retry while the first runs a 409.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[expect(
+    dead_code,
+    reason = "describes a request header for the OpenAPI document only"
+)]
+pub struct IdempotencyKey {
+    /// 1 to 255 visible ASCII characters.
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        pattern = r"^[!-~]{1,255}$"
+    )]
+    idempotency_key: Option<String>,
 }
 
 /// A refusal: `{"detail": "No seats left"}`.
@@ -75,7 +122,7 @@ pub(crate) struct BookingHolder {
     dead_code,
     reason = "describes a response body for the OpenAPI document only"
 )]
-pub(crate) struct Detail {
+pub struct Detail {
     detail: String,
 }
 
@@ -85,7 +132,7 @@ pub(crate) struct Detail {
     dead_code,
     reason = "describes a response body for the OpenAPI document only"
 )]
-pub(crate) struct Invalid {
+pub struct Invalid {
     detail: Vec<FieldError>,
 }
 
@@ -95,7 +142,7 @@ pub(crate) struct Invalid {
     dead_code,
     reason = "describes a response body for the OpenAPI document only"
 )]
-pub(crate) struct StatusBody {
+pub struct StatusBody {
     status: String,
     message: String,
 }
@@ -131,13 +178,18 @@ pub(crate) struct StatusBody {
         StatusBody
     ))
 )]
-pub(crate) struct ApiDoc;
+struct ApiDoc;
+
+/// The command API's document; the gateway serves it again under `/ts`.
+pub fn api() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
 
 pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(api())
 }
 
 pub(crate) fn docs() -> utoipa_scalar::Scalar<utoipa::openapi::OpenApi> {
     use utoipa_scalar::Servable;
-    utoipa_scalar::Scalar::with_url("/docs", ApiDoc::openapi())
+    utoipa_scalar::Scalar::with_url("/docs", api())
 }

@@ -50,9 +50,9 @@ const COLUMNS: &str =
 #[utoipa::path(
     get, path = "/trains", operation_id = "list_trains", tag = "trains",
     params(
-        ("limit" = Option<i64>, Query, description = "1 to 1000; default 1000"),
-        ("offset" = Option<i64>, Query, description = "default 0"),
-        ("X-Min-Position" = Option<String>, Header, description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000; default 1000"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "default 0"),
+        ("X-Min-Position" = Option<String>, Header, nullable = false, pattern = r"^[0-9]{1,19}\.[0-9]{1,19}$", description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
     ),
     responses(
         (status = 200, body = [TrainView]),
@@ -79,7 +79,7 @@ pub(crate) async fn list(
     get, path = "/trains/{train_id}", operation_id = "get_train", tag = "trains",
     params(
         ("train_id" = i64, Path),
-        ("X-Min-Position" = Option<String>, Header, description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
+        ("X-Min-Position" = Option<String>, Header, nullable = false, pattern = r"^[0-9]{1,19}\.[0-9]{1,19}$", description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
     ),
     responses(
         (status = 200, body = TrainView),
@@ -136,9 +136,11 @@ fn read_fields(mut body: Fields, required: bool) -> Result<TrainFields, ApiError
 
 #[utoipa::path(
     post, path = "/trains", operation_id = "create_train", tag = "trains",
+    params(crate::openapi::IdempotencyKey),
     request_body = crate::openapi::NewTrain,
     responses(
-        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
+        (status = 409, description = "A request with this Idempotency-Key is still in progress", body = crate::openapi::Detail),
         (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
@@ -187,7 +189,7 @@ pub(crate) async fn create(
     ),
     request_body = crate::openapi::TrainChanges,
     responses(
-        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 404, description = "Train not found", body = crate::openapi::Detail),
         (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
@@ -223,7 +225,7 @@ pub(crate) async fn update(
         ("train_id" = i64, Path),
     ),
     responses(
-        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64),
+        (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 404, description = "Train not found", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
@@ -309,9 +311,7 @@ pub(crate) fn command_error(
             ApiError::Conflict("The train is changing too fast, please retry".into())
         }
         CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
-        error @ (CommandError::Failed(_) | CommandError::Stopped) => {
-            ApiError::internal(error.to_string())
-        }
+        error @ (CommandError::Failed(_) | CommandError::Stopped) => ApiError::internal(error),
     }
 }
 

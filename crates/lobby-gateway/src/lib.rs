@@ -7,6 +7,7 @@ mod breaker;
 mod chat;
 mod feed;
 mod lobbies;
+mod openapi;
 mod rate_limit;
 mod upstream;
 mod ws;
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Json, Router};
 use command_api::ids::Ids;
+use command_api::openapi::StatusBody;
 use command_api::{ApiError, Executor, ExecutorSettings, Freshness, RedisLink};
 use domain::{Lobby, Train};
 use event_store::AnyStore;
@@ -258,6 +260,8 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(|| async { command_api::metrics::prometheus().render() }),
         )
+        .route("/openapi.json", get(openapi::document))
+        .merge(openapi::docs())
         .route("/ts", any(upstream::forward))
         .route("/ts/{*rest}", any(upstream::forward))
         .nest("/ls", lobby_service)
@@ -301,14 +305,16 @@ struct Status {
     message: &'static str,
 }
 
-async fn gateway_status() -> Json<Status> {
+#[utoipa::path(get, path = "/status", operation_id = "gateway_status", tag = "service", responses((status = 200, body = StatusBody)))]
+pub(crate) async fn gateway_status() -> Json<Status> {
     Json(Status {
         status: "OK",
         message: "Gateway is running",
     })
 }
 
-async fn lobby_status() -> Json<Status> {
+#[utoipa::path(get, path = "/ls/status", operation_id = "lobby_status", tag = "service", responses((status = 200, body = StatusBody)))]
+pub(crate) async fn lobby_status() -> Json<Status> {
     Json(Status {
         status: "OK",
         message: "Lobby service is running",

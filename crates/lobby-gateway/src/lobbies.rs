@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use command_api::input::{Fields, Page, PathId};
+use command_api::openapi::{Detail, Invalid, NewBooking};
 use command_api::{ApiError, CommandError};
 use domain::{LobbyCloseReason, LobbyCommand, LobbyError, LobbyId, TrainId, TrainState};
 use serde::Serialize;
@@ -27,14 +28,29 @@ pub(crate) fn routes() -> Router<AppState> {
 const NO_LOBBY: &str = "Lobby not found";
 const NO_TRAIN: &str = "Train not found";
 
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub(crate) struct LobbyView {
     pub train_id: i64,
     pub id: i64,
 }
 
+#[utoipa::path(
+    get, path = "/lobbies", operation_id = "list_lobbies", tag = "lobbies",
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000; default 1000"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "default 0"),
+    ),
+    responses(
+        (status = 200, body = [LobbyView]),
+        (status = 422, description = "Invalid input", body = Invalid),
+        (status = 503, description = "A dependency is unavailable", body = Detail),
+    ),
+)]
 #[tracing::instrument(skip_all)]
-async fn list(State(state): State<AppState>, page: Page) -> Result<Json<Vec<LobbyView>>, ApiError> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Json<Vec<LobbyView>>, ApiError> {
     let lobbies = sqlx::query_as(
         "SELECT train_id, id FROM read_models.lobbies ORDER BY id LIMIT $1 OFFSET $2",
     )
@@ -45,8 +61,18 @@ async fn list(State(state): State<AppState>, page: Page) -> Result<Json<Vec<Lobb
     Ok(Json(lobbies))
 }
 
+#[utoipa::path(
+    get, path = "/lobbies/{lobby_id}", operation_id = "get_lobby", tag = "lobbies",
+    params(("lobby_id" = i64, Path)),
+    responses(
+        (status = 200, body = LobbyView),
+        (status = 404, description = "Lobby not found", body = Detail),
+        (status = 422, description = "Invalid input", body = Invalid),
+        (status = 503, description = "A dependency is unavailable", body = Detail),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(lobby.id = id))]
-async fn show(
+pub(crate) async fn show(
     State(state): State<AppState>,
     PathId(id): PathId,
 ) -> Result<Json<LobbyView>, ApiError> {
@@ -68,8 +94,22 @@ pub(crate) async fn find(state: &AppState, id: i64) -> Result<Option<LobbyView>,
 
 /// Opens the train's lobby. A second lobby for the same train is a 409 (a conflict with the
 /// state of the train's lobby, like a taken seat), naming the existing lobby.
+#[utoipa::path(
+    post, path = "/lobbies", operation_id = "create_lobby", tag = "lobbies",
+    request_body = crate::openapi::NewLobby,
+    responses(
+        (status = 200, description = "The lobby id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
+        (status = 404, description = "Train not found", body = Detail),
+        (status = 409, description = "Lobby already exists for this train, or it is changing too fast", body = Detail),
+        (status = 422, description = "Invalid input", body = Invalid),
+        (status = 503, description = "A dependency is unavailable", body = Detail),
+    ),
+)]
 #[tracing::instrument(skip_all)]
-async fn create(State(state): State<AppState>, mut body: Fields) -> Result<Response, ApiError> {
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    mut body: Fields,
+) -> Result<Response, ApiError> {
     let train_id = body.integer("train_id", true);
     body.finish()?;
     let Some(train_id) = train_id else {
@@ -106,8 +146,23 @@ async fn create(State(state): State<AppState>, mut body: Fields) -> Result<Respo
         .await)
 }
 
+/// Closes the lobby; its members get `lobby_closed` and their sockets close.
+#[utoipa::path(
+    delete, path = "/lobbies/{lobby_id}", operation_id = "delete_lobby", tag = "lobbies",
+    params(("lobby_id" = i64, Path)),
+    responses(
+        (status = 200, description = "The lobby id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
+        (status = 404, description = "Lobby not found", body = Detail),
+        (status = 409, description = "The lobby is changing too fast", body = Detail),
+        (status = 422, description = "Invalid input", body = Invalid),
+        (status = 503, description = "A dependency is unavailable", body = Detail),
+    ),
+)]
 #[tracing::instrument(skip_all, fields(lobby.id = id))]
-async fn remove(State(state): State<AppState>, PathId(id): PathId) -> Result<Response, ApiError> {
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    PathId(id): PathId,
+) -> Result<Response, ApiError> {
     let lobby = find(&state, id)
         .await?
         .ok_or(ApiError::NotFound(NO_LOBBY))?;
@@ -159,7 +214,7 @@ async fn train_exists(state: &AppState, train_id: TrainId) -> Result<bool, ApiEr
         .await
         .map_err(|e| match e {
             CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
-            other => ApiError::internal(other.to_string()),
+            other => ApiError::internal(other),
         })?;
     Ok(matches!(train, TrainState::Active(_)))
 }
@@ -175,23 +230,36 @@ fn command_error(error: CommandError<LobbyError>) -> ApiError {
             ApiError::Conflict("The lobby is changing too fast, please retry".into())
         }
         CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
-        error @ (CommandError::Failed(_) | CommandError::Stopped) => {
-            ApiError::internal(error.to_string())
-        }
+        error @ (CommandError::Failed(_) | CommandError::Stopped) => ApiError::internal(error),
     }
 }
 
 /// The answer to start-booking, in the documented field order.
-#[derive(Serialize)]
-struct BookingStarted {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BookingStarted {
+    #[schema(example = "Booking registered successfully")]
     message: &'static str,
     booking_id: i64,
 }
 
 /// Books through the command API's `POST /bookings` with the same body. Its refusals come
 /// back with their status and detail unchanged; an `Idempotency-Key` is passed along.
+#[utoipa::path(
+    post, path = "/start-booking", operation_id = "start_booking", tag = "lobbies",
+    params(command_api::openapi::IdempotencyKey),
+    request_body = NewBooking,
+    responses(
+        (status = 200, description = "Booked; header X-Event-Position carries the log position", body = BookingStarted),
+        (status = 400, description = "The user already has a booking for this train", body = Detail),
+        (status = 404, description = "Train to book ticket for not found", body = Detail),
+        (status = 409, description = "No seats left, too many concurrent changes, or this Idempotency-Key still in progress", body = Detail),
+        (status = 422, description = "Invalid input", body = Invalid),
+        (status = 503, description = "No command API instance available, or a dependency is unavailable", body = Detail),
+        (status = 504, description = "The command API did not answer in time", body = Detail),
+    ),
+)]
 #[tracing::instrument(skip_all)]
-async fn start_booking(
+pub(crate) async fn start_booking(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,

@@ -27,6 +27,19 @@ const MAX_WRITE_BUFFER: usize = 64 * 1024;
 /// Events read per page while replaying.
 const REPLAY_PAGE: usize = 500;
 
+/// A websocket: first `{"type":"welcome",...}`, then the lobby's messages (see README) and
+/// chat. The lobby is checked after the upgrade: an unknown one closes with 1008.
+#[utoipa::path(
+    get, path = "/lobbies/ws/{lobby_id}", operation_id = "lobby_websocket", tag = "lobbies",
+    params(
+        ("lobby_id" = i64, Path),
+        ("after" = Option<String>, Query, pattern = r"^[0-9]{1,19}\.[0-9]{1,19}$", description = "The last position this member saw; what came after it is replayed first"),
+    ),
+    responses(
+        (status = 101, description = "Switching to the websocket protocol (send the usual Upgrade headers)"),
+        (status = 400, description = "Not a websocket upgrade request", body = command_api::openapi::Detail),
+    ),
+)]
 pub(crate) async fn connect(
     State(state): State<AppState>,
     Path(lobby): Path<String>,

@@ -2,6 +2,7 @@
 
 mod gateway;
 mod lobbies;
+mod openapi;
 mod redis_outage;
 mod support;
 mod websocket;

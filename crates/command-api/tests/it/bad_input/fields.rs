@@ -178,6 +178,44 @@ async fn out_of_range_and_overlong_values_are_refused_and_change_nothing() {
     refused_without_a_trace(cases).await;
 }
 
+/// PostgreSQL stores no NUL in text or JSON: such text must be refused as input, not fail at
+/// the event store with a 500 (the fuzz pass found this).
+#[tokio::test]
+async fn text_with_a_nul_character_is_refused_and_changes_nothing() {
+    let nul =
+        |field: &str| value_error(field, "Input should not contain the NUL character (U+0000)");
+    let train = json!({"route": "A\u{0}B", "departure_time": "2024-09-25T06:30",
+                       "arrival_time": "2024-09-26T11:40", "available_seats": 5});
+    let route = json!({"route": "\u{0}"}).to_string();
+    let booking = json!({"train_id": 1, "user_credentials": "Jo\u{0}"}).to_string();
+    let holder = json!({"user_credentials": "\u{0}Jo"}).to_string();
+    refused_without_a_trace(vec![
+        case(
+            Method::POST,
+            "/trains",
+            train.to_string(),
+            422,
+            &nul("route"),
+        ),
+        case(Method::PUT, "/trains/1", route, 422, &nul("route")),
+        case(
+            Method::POST,
+            "/bookings",
+            booking,
+            422,
+            &nul("user_credentials"),
+        ),
+        case(
+            Method::PUT,
+            "/bookings/1",
+            holder,
+            422,
+            &nul("user_credentials"),
+        ),
+    ])
+    .await;
+}
+
 #[tokio::test]
 async fn departure_at_or_after_arrival_is_refused_and_changes_nothing() {
     let refused = value_error("arrival_time", "Departure time must be before arrival time");

@@ -1,0 +1,102 @@
+//! The gateway's OpenAPI document: its own paths, the lobby service's at the root and under
+//! `/ls`, the command API's under `/ts`, with what the gateway adds to each.
+
+use crate::support::Stack;
+use serde_json::Value;
+
+fn operations(document: &Value) -> Vec<(String, String, &Value)> {
+    let paths = document["paths"].as_object().expect("paths");
+    paths
+        .iter()
+        .flat_map(|(path, item)| {
+            let item = item.as_object().expect("path item");
+            item.iter()
+                .map(move |(method, operation)| (method.clone(), path.clone(), operation))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_document_describes_every_path_the_gateway_serves() {
+    let stack = Stack::start(1, |_| {}).await;
+    let (status, document) = stack.get(stack.gateway().url("/openapi.json")).await;
+    assert_eq!(status, 200);
+    let operations = operations(&document);
+    let documented = |method: &str, path: &str| {
+        operations
+            .iter()
+            .any(|(m, p, _)| m.as_str() == method && p.as_str() == path)
+    };
+    let mut expected = vec![("get", "/status".to_owned()), ("get", "/ls/status".into())];
+    for prefix in ["", "/ls"] {
+        for (method, path) in [
+            ("get", "/lobbies"),
+            ("post", "/lobbies"),
+            ("get", "/lobbies/{lobby_id}"),
+            ("delete", "/lobbies/{lobby_id}"),
+            ("get", "/lobbies/ws/{lobby_id}"),
+            ("post", "/start-booking"),
+        ] {
+            expected.push((method, format!("{prefix}{path}")));
+        }
+    }
+    for (method, path) in [
+        ("get", "/ts/status"),
+        ("get", "/ts/trains"),
+        ("post", "/ts/trains"),
+        ("put", "/ts/trains/{train_id}"),
+        ("delete", "/ts/bookings/{booking_id}"),
+    ] {
+        expected.push((method, path.to_owned()));
+    }
+    for (method, path) in &expected {
+        assert!(documented(method, path), "{method} {path} is undocumented");
+    }
+    let ids: Vec<&str> = operations
+        .iter()
+        .filter_map(|(_, _, operation)| operation["operationId"].as_str())
+        .collect();
+    let unique: std::collections::HashSet<&&str> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "operation ids repeat: {ids:?}");
+}
+
+#[tokio::test]
+async fn every_operation_lists_the_gateways_own_refusals() {
+    let stack = Stack::start(1, |_| {}).await;
+    let (_, document) = stack.get(stack.gateway().url("/openapi.json")).await;
+    for (method, path, operation) in operations(&document) {
+        let responses = &operation["responses"];
+        assert!(responses.get("429").is_some(), "{method} {path} lacks 429");
+        if operation.get("requestBody").is_some() {
+            assert!(responses.get("413").is_some(), "{method} {path} lacks 413");
+        }
+        if path.starts_with("/ts/") {
+            for status in ["503", "504"] {
+                assert!(
+                    responses.get(status).is_some(),
+                    "{method} {path} lacks {status}"
+                );
+            }
+        }
+        let ok = &responses["200"]["content"];
+        if !ok.is_null() {
+            assert!(
+                ok.get("application/json").is_some(),
+                "{method} {path} answers 200 as {ok}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_docs_page_is_served() {
+    let stack = Stack::start(1, |_| {}).await;
+    let response = stack
+        .client
+        .get(stack.gateway().url("/docs"))
+        .send()
+        .await
+        .expect("docs");
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.expect("html").contains("<html"));
+}
