@@ -32,6 +32,8 @@ impl FieldError {
 pub enum ApiError {
     #[error("{0}")]
     NotFound(&'static str),
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -68,6 +70,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, detail) = match &self {
             Self::NotFound(message) => (StatusCode::NOT_FOUND, json!(message)),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, json!("Method Not Allowed")),
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, json!(message)),
             Self::Conflict(message) => (StatusCode::CONFLICT, json!(message)),
             Self::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, json!(errors)),

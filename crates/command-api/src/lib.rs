@@ -290,20 +290,13 @@ async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>,
     Ok(Json(json!({ "status": "OK" })))
 }
 
-async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(json!({ "detail": "Not Found" })),
-    )
-        .into_response()
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Not Found")
 }
 
-async fn method_not_allowed() -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        Json(json!({ "detail": "Method Not Allowed" })),
-    )
-        .into_response()
+/// The JSON 405 of every router (command API and gateway alike).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {

@@ -267,6 +267,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/ls", lobby_service)
         .merge(lobbies::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(command_api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit::layer,

@@ -154,3 +154,23 @@ async fn start_booking_books_through_the_command_api_and_passes_its_refusals_on(
     let (status, reply) = stack.post(gateway.url("/start-booking"), json!({})).await;
     assert_eq!(status, 422, "{reply}");
 }
+
+#[tokio::test]
+async fn a_wrong_method_or_an_unknown_path_gets_a_json_error() {
+    let stack = Stack::start(1, |_| {}).await;
+    let gateway = stack.gateway();
+    let reply = stack
+        .send(stack.client.patch(gateway.url("/ls/lobbies")))
+        .await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (405, detail("Method Not Allowed"))
+    );
+    let reply = stack.send(stack.client.put(gateway.url("/status"))).await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (405, detail("Method Not Allowed"))
+    );
+    let (status, body) = stack.get(gateway.url("/nowhere")).await;
+    assert_eq!((status, body), (404, detail("Not Found")));
+}
