@@ -26,6 +26,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// An append of no events: refused by every adapter, as it could not return a position.
+    pub(crate) fn check_not_empty<T>(events: &[T]) -> Result<(), Self> {
+        if events.is_empty() {
+            return Err(Self::Backend("an append needs at least one event".into()));
+        }
+        Ok(())
+    }
+
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::WrongExpectedRevision { .. })
     }
