@@ -79,7 +79,7 @@ impl Log {
     pub fn new() -> Self {
         let mut log = Self::default();
         let epoch = Proposed {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             metadata: HashMap::from([
                 ("type".to_owned(), "$epoch-information".to_owned()),
                 ("content-type".to_owned(), "application/json".to_owned()),
@@ -217,10 +217,6 @@ impl Log {
 
     pub fn len(&self) -> usize {
         self.events.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
     }
 }
 

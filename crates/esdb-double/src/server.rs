@@ -49,15 +49,6 @@ impl EsdbDouble {
         format!("esdb://{}?tls=false", self.addr)
     }
 
-    /// How many events the log holds, system events included.
-    pub fn len(&self) -> usize {
-        self.shared.log().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.shared.log().is_empty()
-    }
-
     /// Stops hard: the port closes and every open connection drops mid-flight.
     pub async fn stop(&self) {
         let running = self

@@ -225,7 +225,7 @@ impl StreamsService {
                 async move { tx.send(Ok(message)).await.is_ok() }
             };
             let confirmation = read_resp::SubscriptionConfirmation {
-                subscription_id: Uuid::new_v4().to_string(),
+                subscription_id: Uuid::now_v7().to_string(),
             };
             if !send(content(read_resp::Content::Confirmation(confirmation))).await {
                 return;
