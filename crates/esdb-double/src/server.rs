@@ -94,6 +94,11 @@ impl EsdbDouble {
         self.shared.subscriptions()
     }
 
+    /// How many `$all` subscriptions are open on the server right now.
+    pub fn open_subscriptions(&self) -> usize {
+        self.shared.open_subscriptions()
+    }
+
     fn serve(&self, listener: TcpListener) {
         let stop = CancellationToken::new();
         let streams = StreamsService {

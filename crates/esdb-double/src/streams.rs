@@ -35,8 +35,9 @@ pub(crate) struct Shared {
     head: watch::Sender<usize>,
     /// Subscriptions still to be broken on purpose (see `EsdbDouble::break_next_subscription`).
     to_break: AtomicUsize,
-    /// `$all` subscriptions opened so far.
+    /// `$all` subscriptions opened so far, and those still open.
     subscriptions: AtomicUsize,
+    open: Arc<AtomicUsize>,
 }
 
 impl Shared {
@@ -48,6 +49,7 @@ impl Shared {
             head,
             to_break: AtomicUsize::new(0),
             subscriptions: AtomicUsize::new(0),
+            open: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -63,6 +65,10 @@ impl Shared {
 
     pub(crate) fn subscriptions(&self) -> usize {
         self.subscriptions.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn open_subscriptions(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
     }
 
     fn take_break(&self) -> bool {
@@ -218,8 +224,10 @@ impl StreamsService {
     ) -> ReadStream {
         let (tx, rx) = mpsc::channel(256);
         self.shared.subscriptions.fetch_add(1, Ordering::SeqCst);
+        let open = OpenGuard::new(self.shared.open.clone());
         let shared = self.shared.clone();
         tokio::spawn(async move {
+            let _open = open;
             let send = |message: ReadResp| {
                 let tx = &tx;
                 async move { tx.send(Ok(message)).await.is_ok() }
@@ -304,6 +312,22 @@ impl StreamsService {
             }
         });
         stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) }).boxed()
+    }
+}
+
+/// Counts a subscription as open for as long as its task lives.
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl OpenGuard {
+    fn new(open: Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::SeqCst);
+        Self(open)
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -166,6 +166,29 @@ async fn a_panic_inside_the_client_becomes_a_resubscription() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_subscription_closes_it_on_the_server() {
+    let harness = DoubleHarness::new().await;
+    let store = harness.store();
+    store
+        .append("feed-1", ExpectedRevision::Any, events("E", 3))
+        .await
+        .expect("append");
+    let mut subscription = store.subscribe(None, Filter::all());
+    take(&mut subscription, 3).await;
+    assert_eq!(harness.double.open_subscriptions(), 1);
+
+    drop(subscription);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while harness.double.open_subscriptions() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server still serves a dropped subscription"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_connects_once_the_server_comes_up() {
     let double = EsdbDouble::start().await.expect("start the double");
     double.stop().await;
