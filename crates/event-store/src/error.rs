@@ -13,7 +13,8 @@ pub enum StoreError {
         expected: ExpectedRevision,
         actual: Option<u64>,
     },
-    /// The event id is already stored, somewhere other than this exact append.
+    /// The event id is already stored, somewhere other than this exact append. Only the
+    /// PostgreSQL adapter can tell: EventStoreDB recognises event ids within one stream.
     #[error("event {0} is already stored elsewhere")]
     DuplicateEventId(Uuid),
     /// The backend cannot be reached; the outcome of an append is unknown, and a retry with
