@@ -35,7 +35,9 @@ pub(crate) struct Common {
     )]
     pub(crate) database_url: String,
 
-    /// Event store URL: postgres:// or postgresql:// selects the PostgreSQL adapter.
+    /// Event store URL: postgres:// or postgresql:// selects the PostgreSQL adapter;
+    /// esdb://, kurrentdb:// (one node, e.g. esdb://127.0.0.1:2113?tls=false) or
+    /// esdb+discover://, kurrentdb+discover:// (cluster gossip) select EventStoreDB/KurrentDB.
     /// Defaults to DATABASE_URL.
     #[arg(long, env = "EVENT_STORE_URL")]
     pub(crate) event_store_url: Option<String>,

@@ -8,20 +8,17 @@
 //! adapter figure is N writers each appending one event per append with an exact expected
 //! revision, the shape of a real command.
 
+mod support;
+
+use event_store::PgEventStore;
 use event_store::testing::TestDatabase;
-use event_store::{EventStore, ExpectedRevision, NewEvent, PgEventStore};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
-
-const WRITERS: usize = 8;
+use support::{WRITERS, adapter_appends, body, rate_and_total, window};
 
 #[tokio::main]
 async fn main() {
-    let secs: u64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    let window = Duration::from_secs(secs);
+    let window = window();
     let database = TestDatabase::create().await;
     let pool = database.pool(WRITERS as u32 + 2).await;
     let store = PgEventStore::new(pool.clone()).await.expect("event store");
@@ -38,7 +35,7 @@ async fn main() {
 
     let single = plain_inserts(&pool, 1, window).await;
     let concurrent = plain_inserts(&pool, WRITERS, window).await;
-    let adapter = adapter_appends(&store, WRITERS, window).await;
+    let (adapter, _) = adapter_appends(&store, WRITERS, window).await;
 
     println!(
         "{:<44} {:>12} {:>16}",
@@ -58,10 +55,6 @@ async fn main() {
         "adapter / plain INSERT with {WRITERS} connections: {:.2}",
         adapter / concurrent
     );
-}
-
-fn body(n: usize) -> serde_json::Value {
-    serde_json::json!({ "type": "SeatBooked", "train_id": 1, "booking_id": n, "user_credentials": "Tom Ford", "seats_left": 99 })
 }
 
 async fn plain_inserts(pool: &PgPool, connections: usize, window: Duration) -> f64 {
@@ -89,41 +82,5 @@ async fn plain_inserts(pool: &PgPool, connections: usize, window: Duration) -> f
             })
         })
         .collect();
-    rate(tasks, started).await
-}
-
-async fn adapter_appends(store: &PgEventStore, writers: usize, window: Duration) -> f64 {
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|w| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut n = 0usize;
-                let stream = format!("train-{w}");
-                while started.elapsed() < window {
-                    let expected = if n == 0 {
-                        ExpectedRevision::NoStream
-                    } else {
-                        ExpectedRevision::Exact(n as u64 - 1)
-                    };
-                    let event = NewEvent::new("SeatBooked", body(n));
-                    store
-                        .append(&stream, expected, vec![event])
-                        .await
-                        .expect("append");
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    rate(tasks, started).await
-}
-
-async fn rate(tasks: Vec<tokio::task::JoinHandle<usize>>, started: Instant) -> f64 {
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.expect("bench task");
-    }
-    total as f64 / started.elapsed().as_secs_f64()
+    rate_and_total(tasks, started).await.0
 }

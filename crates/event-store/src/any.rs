@@ -2,18 +2,32 @@
 //! an [`AnyStore`] and cannot tell which adapter runs behind it.
 
 use crate::{
-    AppendResult, EventStore, ExpectedRevision, Filter, NewEvent, PgEventStore, Position,
-    RecordedEvent, StoreError, Subscription,
+    AppendResult, EventStore, ExpectedRevision, Filter, KurrentStore, NewEvent, PgEventStore,
+    Position, RecordedEvent, StoreError, Subscription,
 };
 
 /// Whichever adapter the connection string selected.
 #[derive(Clone)]
 pub enum AnyStore {
     Postgres(PgEventStore),
+    Kurrent(KurrentStore),
+}
+
+/// Runs the same call on whichever adapter is behind `$store`.
+macro_rules! dispatch {
+    ($store:expr, $inner:ident => $call:expr) => {
+        match $store {
+            AnyStore::Postgres($inner) => $call,
+            AnyStore::Kurrent($inner) => $call,
+        }
+    };
 }
 
 impl AnyStore {
-    /// `postgres://` or `postgresql://` selects PostgreSQL.
+    /// `postgres://` or `postgresql://` selects PostgreSQL; `esdb://`, `kurrentdb://` and
+    /// their `+discover` (cluster gossip) forms select EventStoreDB/KurrentDB.
+    /// `max_connections` sizes the PostgreSQL pool; the gRPC client multiplexes one
+    /// connection.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         let scheme = url
             .split_once("://")
@@ -22,8 +36,13 @@ impl AnyStore {
             Some("postgres" | "postgresql") => Ok(Self::Postgres(
                 PgEventStore::connect(url, max_connections).await?,
             )),
+            Some("esdb" | "esdb+discover" | "kurrentdb" | "kurrentdb+discover") => {
+                Ok(Self::Kurrent(KurrentStore::connect(url).await?))
+            }
             _ => Err(StoreError::Backend(
-                "unsupported event store URL scheme (expected postgres:// or postgresql://)".into(),
+                "unsupported event store URL scheme (expected postgres://, postgresql://, \
+                 esdb://, esdb+discover://, kurrentdb:// or kurrentdb+discover://)"
+                    .into(),
             )),
         }
     }
@@ -35,6 +54,12 @@ impl From<PgEventStore> for AnyStore {
     }
 }
 
+impl From<KurrentStore> for AnyStore {
+    fn from(store: KurrentStore) -> Self {
+        Self::Kurrent(store)
+    }
+}
+
 impl EventStore for AnyStore {
     async fn append(
         &self,
@@ -42,15 +67,11 @@ impl EventStore for AnyStore {
         expected: ExpectedRevision,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        match self {
-            Self::Postgres(store) => store.append(stream, expected, events).await,
-        }
+        dispatch!(self, store => store.append(stream, expected, events).await)
     }
 
     async fn read_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, StoreError> {
-        match self {
-            Self::Postgres(store) => store.read_stream(stream).await,
-        }
+        dispatch!(self, store => store.read_stream(stream).await)
     }
 
     async fn read_all(
@@ -59,20 +80,14 @@ impl EventStore for AnyStore {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        match self {
-            Self::Postgres(store) => store.read_all(after, filter, limit).await,
-        }
+        dispatch!(self, store => store.read_all(after, filter, limit).await)
     }
 
     async fn count(&self, after: Option<Position>) -> Result<Option<u64>, StoreError> {
-        match self {
-            Self::Postgres(store) => store.count(after).await,
-        }
+        dispatch!(self, store => store.count(after).await)
     }
 
     fn subscribe(&self, after: Option<Position>, filter: Filter) -> Subscription {
-        match self {
-            Self::Postgres(store) => store.subscribe(after, filter),
-        }
+        dispatch!(self, store => store.subscribe(after, filter))
     }
 }

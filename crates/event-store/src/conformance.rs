@@ -19,28 +19,50 @@ pub trait Harness: Send + Sync {
 }
 
 /// Generates one `#[tokio::test]` per check, each with its own harness from `$make`.
+///
+/// - `conformance_tests!(make)`: the whole suite, with event ids unique across the log.
+/// - `conformance_tests!(make; event_ids_per_stream)`: for a store that, like EventStoreDB,
+///   recognises a repeated event id only within one stream; the cross-stream check then
+///   asserts that documented behaviour instead.
+/// - `conformance_tests!(ignore = "why"; make ...)`: the same, reported as ignored unless
+///   run with `--run-ignored` (for suites that need an outside server).
 #[macro_export]
 macro_rules! conformance_tests {
-    ($make:expr) => {
-        $crate::conformance_tests!(@each $make;
+    (@suite [$($attr:tt)*] $make:expr; $ids:ident) => {
+        $crate::conformance_tests!(@each [$($attr)*] $make;
             append_returns_revisions_and_positions,
             conflicting_append_fails_and_writes_nothing,
             racing_appends_on_one_revision_let_exactly_one_win,
             reappending_the_same_events_is_idempotent,
-            an_event_id_stored_elsewhere_is_refused_and_nothing_is_written,
+            $ids,
             global_log_is_ordered_and_filtered_by_stream_prefix,
             subscription_catches_up_then_goes_live,
             subscription_resumes_after_lost_connections,
             concurrent_writers_never_make_a_subscriber_skip);
     };
-    (@each $make:expr; $($check:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
-                let harness = $make.await;
-                $crate::conformance::$check(&harness).await;
-            }
-        )*
+    (@each [$($attr:tt)*] $make:expr;) => {};
+    (@each [$($attr:tt)*] $make:expr; $check:ident $(, $rest:ident)*) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $($attr)*
+        async fn $check() {
+            let harness = $make.await;
+            $crate::conformance::$check(&harness).await;
+        }
+        $crate::conformance_tests!(@each [$($attr)*] $make; $($rest),*);
+    };
+    (ignore = $why:literal; $make:expr $(; $ids:ident)?) => {
+        $crate::conformance_tests!(@pick [#[ignore = $why]] $make $(; $ids)?);
+    };
+    ($make:expr $(; $ids:ident)?) => {
+        $crate::conformance_tests!(@pick [] $make $(; $ids)?);
+    };
+    (@pick [$($attr:tt)*] $make:expr) => {
+        $crate::conformance_tests!(@suite [$($attr)*] $make;
+            an_event_id_stored_elsewhere_is_refused_and_nothing_is_written);
+    };
+    (@pick [$($attr:tt)*] $make:expr; event_ids_per_stream) => {
+        $crate::conformance_tests!(@suite [$($attr)*] $make;
+            an_event_id_stored_in_another_stream_is_written_there_too);
     };
 }
 
@@ -269,6 +291,41 @@ pub async fn an_event_id_stored_elsewhere_is_refused_and_nothing_is_written<H: H
     );
     assert_eq!(whole_log(&store).await, before);
     assert!(store.read_stream("trip-2").await.expect("read").is_empty());
+}
+
+/// EventStoreDB's documented rule: a retried append is recognised by the ids stored at the
+/// expected place in the *same* stream; event ids are not unique across streams. So an id
+/// already stored in another stream is written again, and a retry there is idempotent too.
+pub async fn an_event_id_stored_in_another_stream_is_written_there_too<H: Harness>(harness: &H) {
+    let store = harness.store();
+    let taken = event("Booked", 0);
+    store
+        .append("trip-1", ExpectedRevision::NoStream, vec![taken.clone()])
+        .await
+        .expect("append");
+    let batch = vec![event("A", 1), event("B", 2), taken.clone()];
+    let written = store
+        .append("trip-2", ExpectedRevision::Any, batch.clone())
+        .await
+        .expect("the same id in another stream is written");
+    assert_eq!(written.revision, 2);
+    let retried = store
+        .append("trip-2", ExpectedRevision::NoStream, batch)
+        .await
+        .expect("idempotent retry");
+    assert_eq!(retried, written);
+
+    let trip_2 = store.read_stream("trip-2").await.expect("read");
+    assert_eq!(trip_2.len(), 3);
+    assert_eq!(trip_2[2].id, taken.id);
+    let trip_1 = store.read_stream("trip-1").await.expect("read");
+    assert_eq!(trip_1.len(), 1);
+    let with_id = whole_log(&store)
+        .await
+        .into_iter()
+        .filter(|e| e.id == taken.id)
+        .count();
+    assert_eq!(with_id, 2, "stored once in each stream");
 }
 
 pub async fn global_log_is_ordered_and_filtered_by_stream_prefix<H: Harness>(harness: &H) {

@@ -13,7 +13,8 @@ pub enum StoreError {
         expected: ExpectedRevision,
         actual: Option<u64>,
     },
-    /// The event id is already stored, somewhere other than this exact append.
+    /// The event id is already stored, somewhere other than this exact append. Only the
+    /// PostgreSQL adapter can tell: EventStoreDB recognises event ids within one stream.
     #[error("event {0} is already stored elsewhere")]
     DuplicateEventId(Uuid),
     /// The backend cannot be reached; the outcome of an append is unknown, and a retry with
@@ -26,6 +27,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// An append of no events: refused by every adapter, as it could not return a position.
+    pub(crate) fn check_not_empty<T>(events: &[T]) -> Result<(), Self> {
+        if events.is_empty() {
+            return Err(Self::Backend("an append needs at least one event".into()));
+        }
+        Ok(())
+    }
+
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::WrongExpectedRevision { .. })
     }

@@ -1,12 +1,13 @@
 //! The event store port: the one door through which the system writes and reads its log.
 //!
-//! Adapters (PostgreSQL here; EventStoreDB beside it) must all keep the guarantees that the
+//! Adapters (PostgreSQL, and EventStoreDB/KurrentDB in [`kurrent`]) must all keep the guarantees that the
 //! conformance suite in [`conformance`] checks: optimistic appends that write all or nothing,
 //! idempotent retries by event id, and a totally ordered global log that a subscriber reads
 //! exactly once, in order, with no gaps, also while many writers append at once.
 
 mod any;
 mod error;
+pub mod kurrent;
 mod position;
 pub mod postgres;
 mod subscription;
@@ -18,6 +19,7 @@ pub mod testing;
 
 pub use any::AnyStore;
 pub use error::StoreError;
+pub use kurrent::KurrentStore;
 pub use position::{ParsePositionError, Position};
 pub use postgres::PgEventStore;
 pub use subscription::{Filter, Subscription};

@@ -134,11 +134,7 @@ impl EventStore for PgEventStore {
         expected: ExpectedRevision,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        if events.is_empty() {
-            return Err(StoreError::Backend(
-                "an append needs at least one event".into(),
-            ));
-        }
+        StoreError::check_not_empty(&events)?;
         for _ in 0..APPEND_ATTEMPTS {
             let (status, revision, commit, prepare) =
                 match self.try_append(stream, expected, &events).await {

@@ -1,6 +1,12 @@
 //! A running command API with its projector, over a throwaway database.
+//!
+//! The event store is PostgreSQL unless `TEST_EVENT_STORE=esdb` puts the stack on the
+//! EventStoreDB adapter, talking to the in-repo EventStoreDB double over loopback gRPC (read
+//! models and id sequences stay in PostgreSQL either way). `scripts/test` runs this suite both
+//! ways.
 
 use command_api::{AppState, Settings};
+use esdb_double::EsdbDouble;
 use event_store::testing::TestDatabase;
 use event_store::{AnyStore, EventStore, Filter, PgEventStore, RecordedEvent};
 use reqwest::header::HeaderMap;
@@ -14,6 +20,8 @@ pub struct TestApp {
     pub store: AnyStore,
     pub pool: sqlx::PgPool,
     shutdown: CancellationToken,
+    /// The EventStoreDB double when the stack runs on that adapter.
+    _double: Option<EsdbDouble>,
     // Dropped last: the database goes once everything using it has stopped.
     _database: TestDatabase,
 }
@@ -36,7 +44,7 @@ impl TestApp {
         }
         let database = TestDatabase::create().await;
         let pool = database.pool(20).await;
-        let store = AnyStore::from(PgEventStore::new(pool.clone()).await.expect("event store"));
+        let (store, double) = event_store(&pool).await;
         projector::migrate(&pool)
             .await
             .expect("read-model migrations");
@@ -76,6 +84,7 @@ impl TestApp {
             store,
             pool,
             shutdown,
+            _double: double,
             _database: database,
         }
     }
@@ -167,6 +176,27 @@ impl TestApp {
             }
             all.extend(page);
         }
+    }
+}
+
+/// The adapter `TEST_EVENT_STORE` selects: `postgres` (the default) or `esdb`.
+async fn event_store(pool: &sqlx::PgPool) -> (AnyStore, Option<EsdbDouble>) {
+    match std::env::var("TEST_EVENT_STORE").as_deref() {
+        Ok("esdb") => {
+            let double = EsdbDouble::start()
+                .await
+                .expect("start the EventStoreDB double");
+            let store = AnyStore::connect(&double.url(), 1)
+                .await
+                .expect("connect to the EventStoreDB double");
+            (store, Some(double))
+        }
+        Ok("postgres") | Err(std::env::VarError::NotPresent) => {
+            let store = PgEventStore::new(pool.clone()).await.expect("event store");
+            (AnyStore::from(store), None)
+        }
+        Ok(other) => panic!("TEST_EVENT_STORE is postgres or esdb, not {other:?}"),
+        Err(e) => panic!("TEST_EVENT_STORE: {e}"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Test support: a throwaway PostgreSQL database per test, so no test sees another's data,
-//! and a TCP [`proxy`] that lets a test take a server away from the services it runs.
+//! a stream-name scope for tests that must share one server, and a TCP [`proxy`] that lets a
+//! test take a server away from the services it runs.
 
 pub mod proxy;
 
@@ -97,5 +98,116 @@ pub fn with_database(url: &str, database: &str) -> String {
     match query {
         Some(query) => format!("{root}/{database}?{query}"),
         None => format!("{root}/{database}"),
+    }
+}
+
+/// A store seen through a stream-name prefix, for suites that share one server (a real
+/// EventStoreDB cannot hand each test a fresh database): writes go to `prefix + stream`, and
+/// reads of the global log see only this prefix, with the prefix taken off again.
+#[derive(Clone)]
+pub struct Scoped<S> {
+    inner: S,
+    prefix: String,
+}
+
+impl<S: crate::EventStore> Scoped<S> {
+    /// `inner` under a prefix unique to this call.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            prefix: format!("t{}-", uuid::Uuid::now_v7().simple()),
+        }
+    }
+
+    fn filter(&self, filter: &crate::Filter) -> crate::Filter {
+        match filter.stream_prefixes() {
+            [] => crate::Filter::prefixes([self.prefix.clone()]),
+            prefixes => {
+                crate::Filter::prefixes(prefixes.iter().map(|p| format!("{}{p}", self.prefix)))
+            }
+        }
+    }
+
+    fn unscope(prefix: &str, mut event: crate::RecordedEvent) -> crate::RecordedEvent {
+        if let Some(stream) = event.stream.strip_prefix(prefix) {
+            event.stream = stream.to_owned();
+        }
+        event
+    }
+}
+
+impl<S: crate::EventStore> crate::EventStore for Scoped<S> {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: crate::ExpectedRevision,
+        events: Vec<crate::NewEvent>,
+    ) -> Result<crate::AppendResult, crate::StoreError> {
+        let stream = format!("{}{stream}", self.prefix);
+        self.inner.append(&stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+    ) -> Result<Vec<crate::RecordedEvent>, crate::StoreError> {
+        let events = self
+            .inner
+            .read_stream(&format!("{}{stream}", self.prefix))
+            .await?;
+        Ok(events
+            .into_iter()
+            .map(|e| Self::unscope(&self.prefix, e))
+            .collect())
+    }
+
+    async fn read_all(
+        &self,
+        after: Option<crate::Position>,
+        filter: &crate::Filter,
+        limit: usize,
+    ) -> Result<Vec<crate::RecordedEvent>, crate::StoreError> {
+        let events = self
+            .inner
+            .read_all(after, &self.filter(filter), limit)
+            .await?;
+        Ok(events
+            .into_iter()
+            .map(|e| Self::unscope(&self.prefix, e))
+            .collect())
+    }
+
+    async fn count(
+        &self,
+        _after: Option<crate::Position>,
+    ) -> Result<Option<u64>, crate::StoreError> {
+        // The inner count covers every prefix; it would be wrong here.
+        Ok(None)
+    }
+
+    fn subscribe(
+        &self,
+        after: Option<crate::Position>,
+        filter: crate::Filter,
+    ) -> crate::Subscription {
+        let mut inner = self.inner.subscribe(after, self.filter(&filter));
+        let (tx, rx) = tokio::sync::mpsc::channel(crate::Subscription::BUFFER);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let prefix = self.prefix.clone();
+        let task_stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    () = task_stop.cancelled() => return,
+                    next = inner.next() => next,
+                };
+                let Some(item) = next else { return };
+                let item = item.map(|e| Self::unscope(&prefix, e));
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        });
+        crate::Subscription::new(rx, stop)
     }
 }

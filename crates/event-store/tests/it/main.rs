@@ -1,3 +1,4 @@
-//! The event store's integration tests: the conformance suite on the PostgreSQL adapter.
+//! The event store's integration tests: the conformance suite on each adapter.
 
+mod esdb;
 mod postgres;
