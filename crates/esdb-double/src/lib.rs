@@ -5,7 +5,6 @@
 //! subscriptions with prefix filters) and the ServerFeatures call the client makes when it
 //! connects; the log lives in memory ([`log`] holds the append rules). It can be stopped hard,
 //! like a crashed node, and started again on the same port with the same data.
-//! [`CuttableProxy`] breaks connections to a real server the same way.
 //!
 //! What it does not model: TLS and authentication, clusters and gossip (so no `+discover`
 //! connection strings), deletes, tombstones, stream metadata and `$`-stream ACLs, links and
@@ -15,11 +14,9 @@
 
 mod features;
 mod log;
-mod proxy;
 mod server;
 mod streams;
 
-pub use proxy::CuttableProxy;
 pub use server::EsdbDouble;
 
 /// The code generated from `proto/`, in modules that mirror the proto packages.

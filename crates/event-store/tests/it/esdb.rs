@@ -3,9 +3,10 @@
 //! `TEST_KURRENTDB_URL` names one (those tests are ignored otherwise; run them with
 //! `--run-ignored`). Then the adapter's own duties: supervision and start-up retry.
 
-use esdb_double::{CuttableProxy, EsdbDouble};
+use esdb_double::EsdbDouble;
 use event_store::conformance::Harness;
 use event_store::testing::Scoped;
+use event_store::testing::proxy::{Proxy, authority};
 use event_store::{EventStore, ExpectedRevision, Filter, KurrentStore, NewEvent, RecordedEvent};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -61,7 +62,7 @@ mod double {
 /// `esdb://127.0.0.1:2113?tls=false`), reached through a proxy whose connections an
 /// interrupt cuts; each test writes under its own stream prefix.
 pub struct ServerHarness {
-    proxy: CuttableProxy,
+    proxy: Proxy,
     store: Scoped<KurrentStore>,
 }
 
@@ -70,20 +71,8 @@ impl ServerHarness {
         log_if_asked();
         let url = std::env::var("TEST_KURRENTDB_URL")
             .expect("TEST_KURRENTDB_URL names the KurrentDB/EventStoreDB server to test");
-        let (scheme, rest) = url.split_once("://").expect("a URL");
-        let end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        let (credentials, host) = authority
-            .rsplit_once('@')
-            .map_or(("", authority), |(c, h)| (c, h));
-        let upstream = if host.contains(':') {
-            host.to_owned()
-        } else {
-            format!("{host}:2113")
-        };
-        let proxy = CuttableProxy::start(upstream).await.expect("proxy");
-        let at = if credentials.is_empty() { "" } else { "@" };
-        let proxied = format!("{scheme}://{credentials}{at}{}{tail}", proxy.addr());
+        let proxy = Proxy::start(authority(&url, 2113)).await;
+        let proxied = proxy.url(&url);
         let store = KurrentStore::connect(&proxied)
             .await
             .expect("connect the store");
@@ -102,7 +91,9 @@ impl Harness for ServerHarness {
     }
 
     async fn interrupt(&self) {
-        self.proxy.cut();
+        // Down and up again: every open connection is reset, new ones are forwarded.
+        self.proxy.down();
+        self.proxy.up();
     }
 }
 
