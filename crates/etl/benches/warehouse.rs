@@ -18,7 +18,7 @@ use chrono::{TimeZone, Utc};
 use domain::{BookingId, DomainEvent, Route, TrainDetails, TrainEvent, TrainId, TravelTime};
 use event_store::testing::TestDatabase;
 use event_store::{EventStore, ExpectedRevision, NewEvent, PgEventStore, Position};
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use projector::feed::{Amqp, FeedMessage};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
@@ -126,20 +126,6 @@ async fn loaded(pool: &PgPool) -> i64 {
         .expect("count")
 }
 
-async fn delete_queue(amqp: &Amqp) {
-    if let Ok(connection) = amqp.connect().await {
-        if let Ok(channel) = connection.create_channel().await {
-            let _ = channel
-                .queue_delete(amqp.queue().into(), QueueDeleteOptions::default())
-                .await;
-            let _ = channel
-                .exchange_delete(amqp.exchange().into(), Default::default())
-                .await;
-        }
-        let _ = connection.close(200, "done".into()).await;
-    }
-}
-
 /// Publishes `count` messages to a fresh queue; returns its names and how long it took.
 async fn publish(count: usize) -> (Amqp, Duration) {
     let amqp = amqp("load");
@@ -204,7 +190,7 @@ async fn load_rate(count: usize) {
     let took = started.elapsed();
     shutdown.cancel();
     etl_task.await.ok();
-    delete_queue(&amqp).await;
+    let _ = amqp.delete().await;
     println!(
         "warehouse load (RabbitMQ -> etl -> PostgreSQL): {count} events in {:.1} s = {:.0} events/s (target >= 30000)",
         took.as_secs_f64(),
@@ -227,7 +213,7 @@ async fn broker_rate(count: usize) {
     }
     let took = started.elapsed();
     drop(consumer);
-    delete_queue(&amqp).await;
+    let _ = amqp.delete().await;
     println!(
         "broker alone (receive, parse, ack; no database): {count} events in {:.1} s = {:.0} events/s",
         took.as_secs_f64(),
@@ -324,7 +310,7 @@ async fn lag(rate: u64, secs: u64) {
     for task in tasks {
         task.await.ok();
     }
-    delete_queue(&amqp).await;
+    let _ = amqp.delete().await;
 
     let (p50, p95, p99, max): (f64, f64, f64, f64) = sqlx::query_as(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY lag),

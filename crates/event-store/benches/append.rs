@@ -9,7 +9,7 @@
 //! revision, the shape of a real command.
 
 use event_store::testing::TestDatabase;
-use event_store::{EventStore, ExpectedRevision, NewEvent, PgEventStore};
+use event_store::{NewEvent, PgEventStore};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,10 @@ async fn main() {
 
     let single = plain_inserts(&pool, 1, window).await;
     let concurrent = plain_inserts(&pool, WRITERS, window).await;
-    let adapter = adapter_appends(&store, WRITERS, window).await;
+    let adapter = event_store::testing::append_rate(&store, WRITERS, window, |n| {
+        NewEvent::new("SeatBooked", body(n))
+    })
+    .await;
 
     println!(
         "{:<44} {:>12} {:>16}",
@@ -83,34 +86,6 @@ async fn plain_inserts(pool: &PgPool, connections: usize, window: Duration) -> f
                     .execute(&pool)
                     .await
                     .expect("insert");
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    rate(tasks, started).await
-}
-
-async fn adapter_appends(store: &PgEventStore, writers: usize, window: Duration) -> f64 {
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|w| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut n = 0usize;
-                let stream = format!("train-{w}");
-                while started.elapsed() < window {
-                    let expected = if n == 0 {
-                        ExpectedRevision::NoStream
-                    } else {
-                        ExpectedRevision::Exact(n as u64 - 1)
-                    };
-                    let event = NewEvent::new("SeatBooked", body(n));
-                    store
-                        .append(&stream, expected, vec![event])
-                        .await
-                        .expect("append");
                     n += 1;
                 }
                 n

@@ -86,3 +86,46 @@ pub fn with_database(url: &str, database: &str) -> String {
         None => format!("{root}/{database}"),
     }
 }
+
+/// Append throughput through the adapter, in events/s: `writers` tasks, each on its own
+/// stream, append one event at a time with an exact expected revision (the shape of a real
+/// command) until `window` has passed. `event(n)` makes a writer's n-th event.
+pub async fn append_rate<F>(
+    store: &crate::PgEventStore,
+    writers: usize,
+    window: std::time::Duration,
+    event: F,
+) -> f64
+where
+    F: Fn(usize) -> crate::NewEvent + Clone + Send + 'static,
+{
+    use crate::{EventStore, ExpectedRevision};
+    let run = uuid::Uuid::now_v7().simple();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (store, event) = (store.clone(), event.clone());
+            let stream = format!("bench-{run}-{w}");
+            tokio::spawn(async move {
+                let mut n = 0usize;
+                while started.elapsed() < window {
+                    let expected = match n.checked_sub(1) {
+                        None => ExpectedRevision::NoStream,
+                        Some(last) => ExpectedRevision::Exact(last as u64),
+                    };
+                    store
+                        .append(&stream, expected, vec![event(n)])
+                        .await
+                        .expect("append");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("append task");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}

@@ -78,6 +78,20 @@ impl Amqp {
         Connection::connect(&self.url, ConnectionProperties::default()).await
     }
 
+    /// Deletes the exchange, and the queue with whatever it still holds: for tests and
+    /// benchmarks that made names of their own.
+    pub async fn delete(&self) -> Result<(), lapin::Error> {
+        let connection = self.connect().await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .queue_delete(self.queue().into(), Default::default())
+            .await?;
+        channel
+            .exchange_delete(self.exchange().into(), Default::default())
+            .await?;
+        connection.close(200, "deleted".into()).await
+    }
+
     /// Declares the exchange, the queue and their binding, all durable. Declaring is
     /// idempotent; the publisher declares the queue too, so nothing published before the
     /// etl's first start is dropped as unroutable.
