@@ -57,10 +57,16 @@ pub(super) struct Horizon {
     pub pending: bool,
 }
 
+/// Reads the horizon. `pending` compares the newest event with it rather than asking `EXISTS (... xid >=
+/// xmin)`: a subscriber's connection keeps the plan it made when the log was empty, and for
+/// that `EXISTS` the planner then picks a sequential scan, which reads the whole log on every
+/// poll once it has grown (6.6 ms at 50,000 events; the stack benchmark found the readers
+/// using a core at 200 bookings/s). `max(xid)` is always one step down the primary key.
 pub(super) async fn horizon(pool: &PgPool) -> Result<Horizon, sqlx::Error> {
     sqlx::query_as(
         "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
-         SELECT h.xmin, EXISTS (SELECT 1 FROM event_store.events e WHERE e.xid >= h.xmin) AS pending
+         SELECT h.xmin,
+                coalesce((SELECT max(e.xid) FROM event_store.events e), -1) >= h.xmin AS pending
          FROM h",
     )
     .fetch_one(pool)
