@@ -36,6 +36,9 @@ pub struct Scale {
     /// Connections (concurrent clients) of the booking throughput run (c).
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// Bookings per second of the read-your-writes run (e); by default half of (c)'s rate.
+    #[arg(long)]
+    ryw_rate: Option<f64>,
     /// Lobby members connected at once for (f).
     #[arg(long)]
     members: Option<usize>,

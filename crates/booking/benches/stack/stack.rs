@@ -185,10 +185,8 @@ async fn measure_stack(
         bookings::flash_sale(&http, &api_address, &gateway, &log, ceiling, booking_rate).await?;
     record(&mut rows, sale);
 
-    eprintln!(
-        "(e) read your writes at {:.0}/s for {window:?}",
-        booking_rate / 2.0
-    );
+    let ryw_rate = scale.ryw_rate.unwrap_or(booking_rate / 2.0);
+    eprintln!("(e) read your writes at {ryw_rate:.0}/s for {window:?}");
     let target = ryw::Target {
         gateway: &gateway,
         first_train,
@@ -196,7 +194,7 @@ async fn measure_stack(
         tag: "ryw",
     };
     let before = cpu::snapshot(&roles, &log).await?;
-    let ryw = ryw::measure(&http, &target, booking_rate / 2.0, window).await?;
+    let ryw = ryw::measure(&http, &target, ryw_rate, window).await?;
     let after = cpu::snapshot(&roles, &log).await?;
     let during_ryw = format!(
         "CPU during (e), {} bookings and queries:\n{}",
