@@ -54,6 +54,14 @@ impl Push {
     }
 }
 
+/// The one field of a lobby message the clients look at. Reading just it, not a whole JSON
+/// value, keeps ten thousand clients on the same two cores from eating into the gateway's
+/// share more than they must.
+#[derive(serde::Deserialize)]
+struct Pushed {
+    booking_id: Option<i64>,
+}
+
 /// Opens connections a few at a time: a burst of thousands of handshakes at once would
 /// measure the listen backlog, not the gateway.
 const CONNECTING_AT_ONCE: usize = 64;
@@ -155,10 +163,8 @@ async fn join(
                 continue;
             };
             let at = Instant::now();
-            let booking = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|value| value["booking_id"].as_i64());
-            if let Some(id) = booking {
+            let booking = serde_json::from_str::<Pushed>(&text).ok();
+            if let Some(id) = booking.and_then(|pushed| pushed.booking_id) {
                 let _ = arrivals.send((id, at));
             }
         }

@@ -210,6 +210,7 @@ async fn measure_stack(
         scale.rounds()
     );
     let lobby_train = bookings::new_train(&http, &api_address).await?;
+    let before = cpu::snapshot(&roles, &log).await?;
     let push = lobby::measure(
         &http,
         &gateway_role,
@@ -220,6 +221,14 @@ async fn measure_stack(
         scale.rounds(),
     )
     .await?;
+    let after = cpu::snapshot(&roles, &log).await?;
+    let during_push = format!(
+        "CPU during (f), joining and {} deliveries:\n{}",
+        push.latency.count,
+        cpu::breakdown(&before, &after, push.latency.count as f64, "delivery")
+    );
+    eprint!("{during_push}");
+    profile.push_str(&during_push);
     record(&mut rows, push.row());
 
     eprintln!("(g) rebuild");
