@@ -213,11 +213,21 @@ pub(super) async fn run(
             continue;
         }
         if horizon.pending {
-            // Committed events wait for an older transaction to finish; look again soon.
-            if sleep_or_stop(&stop, pending_wait).await {
-                return;
+            // Committed events wait for an older transaction to finish. That is nearly always
+            // an append still in flight, whose commit wakes us (locally or by NOTIFY), so
+            // look again then; the backoff is for horizons held by other transactions.
+            tokio::select! {
+                () = stop.cancelled() => return,
+                changed = wake.changed() => {
+                    // No store left to wake us: poll.
+                    if changed.is_err() && sleep_or_stop(&stop, pending_wait).await {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(pending_wait) => {
+                    pending_wait = (pending_wait * 2).min(Duration::from_millis(20));
+                }
             }
-            pending_wait = (pending_wait * 2).min(Duration::from_millis(20));
             continue;
         }
         pending_wait = PENDING_POLL;
