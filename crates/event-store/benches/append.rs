@@ -14,7 +14,7 @@ use event_store::PgEventStore;
 use event_store::testing::TestDatabase;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
-use support::{WRITERS, adapter_appends, body, rate_and_total, window};
+use support::{WRITERS, adapter_appends, body, window};
 
 #[tokio::main]
 async fn main() {
@@ -83,4 +83,16 @@ async fn plain_inserts(pool: &PgPool, connections: usize, window: Duration) -> f
         })
         .collect();
     rate_and_total(tasks, started).await.0
+}
+
+/// Events per second over every task's count since `started`, and that count.
+pub async fn rate_and_total(
+    tasks: Vec<tokio::task::JoinHandle<usize>>,
+    started: Instant,
+) -> (f64, usize) {
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("bench task");
+    }
+    (total as f64 / started.elapsed().as_secs_f64(), total)
 }

@@ -1,7 +1,7 @@
 //! What the event store benchmarks share: the event body and the adapter append loop.
 
-use event_store::{EventStore, ExpectedRevision, NewEvent};
-use std::time::{Duration, Instant};
+use event_store::{EventStore, NewEvent};
+use std::time::Duration;
 
 /// Concurrent writers in the adapter figures.
 pub const WRITERS: usize = 8;
@@ -20,49 +20,15 @@ pub fn body(n: usize) -> serde_json::Value {
     serde_json::json!({ "type": "SeatBooked", "train_id": 1, "booking_id": n, "user_credentials": "Tom Ford", "seats_left": 99 })
 }
 
-/// `writers` concurrent writers, each appending one event at a time to its own stream with
-/// an exact expected revision (the shape of a real command), for `window`: events per second,
-/// and how many were written.
+/// `writers` concurrent writers appending booking events one at a time, for `window`:
+/// events per second, and how many were written.
 pub async fn adapter_appends<S: EventStore>(
     store: &S,
     writers: usize,
     window: Duration,
 ) -> (f64, usize) {
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|w| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut n = 0usize;
-                let stream = format!("train-{w}");
-                while started.elapsed() < window {
-                    let expected = if n == 0 {
-                        ExpectedRevision::NoStream
-                    } else {
-                        ExpectedRevision::Exact(n as u64 - 1)
-                    };
-                    let event = NewEvent::new("SeatBooked", body(n));
-                    store
-                        .append(&stream, expected, vec![event])
-                        .await
-                        .expect("append");
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    rate_and_total(tasks, started).await
-}
-
-/// Events per second over every task's count since `started`, and that count.
-pub async fn rate_and_total(
-    tasks: Vec<tokio::task::JoinHandle<usize>>,
-    started: Instant,
-) -> (f64, usize) {
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.expect("bench task");
-    }
-    (total as f64 / started.elapsed().as_secs_f64(), total)
+    event_store::testing::append_rate(store, writers, window, |n| {
+        NewEvent::new("SeatBooked", body(n))
+    })
+    .await
 }

@@ -57,10 +57,16 @@ pub(super) struct Horizon {
     pub pending: bool,
 }
 
+/// Reads the horizon. `pending` compares the newest event with it rather than asking `EXISTS (... xid >=
+/// xmin)`: a subscriber's connection keeps the plan it made when the log was empty, and for
+/// that `EXISTS` the planner then picks a sequential scan, which reads the whole log on every
+/// poll once it has grown (6.6 ms at 50,000 events; the stack benchmark found the readers
+/// using a core at 200 bookings/s). `max(xid)` is always one step down the primary key.
 pub(super) async fn horizon(pool: &PgPool) -> Result<Horizon, sqlx::Error> {
     sqlx::query_as(
         "WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
-         SELECT h.xmin, EXISTS (SELECT 1 FROM event_store.events e WHERE e.xid >= h.xmin) AS pending
+         SELECT h.xmin,
+                coalesce((SELECT max(e.xid) FROM event_store.events e), -1) >= h.xmin AS pending
          FROM h",
     )
     .fetch_one(pool)
@@ -207,11 +213,21 @@ pub(super) async fn run(
             continue;
         }
         if horizon.pending {
-            // Committed events wait for an older transaction to finish; look again soon.
-            if sleep_or_stop(&stop, pending_wait).await {
-                return;
+            // Committed events wait for an older transaction to finish. That is nearly always
+            // an append still in flight, whose commit wakes us (locally or by NOTIFY), so
+            // look again then; the backoff is for horizons held by other transactions.
+            tokio::select! {
+                () = stop.cancelled() => return,
+                changed = wake.changed() => {
+                    // No store left to wake us: poll.
+                    if changed.is_err() && sleep_or_stop(&stop, pending_wait).await {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(pending_wait) => {
+                    pending_wait = (pending_wait * 2).min(Duration::from_millis(20));
+                }
             }
-            pending_wait = (pending_wait * 2).min(Duration::from_millis(20));
             continue;
         }
         pending_wait = PENDING_POLL;

@@ -211,3 +211,46 @@ impl<S: crate::EventStore> crate::EventStore for Scoped<S> {
         crate::Subscription::new(rx, stop)
     }
 }
+
+/// Append throughput through an adapter: `writers` tasks, each on its own stream, append one
+/// event at a time with an exact expected revision (the shape of a real command) until
+/// `window` has passed. `event(n)` makes a writer's n-th event. Events per second, and how
+/// many were written.
+pub async fn append_rate<S, F>(
+    store: &S,
+    writers: usize,
+    window: std::time::Duration,
+    event: F,
+) -> (f64, usize)
+where
+    S: crate::EventStore,
+    F: Fn(usize) -> crate::NewEvent + Clone + Send + 'static,
+{
+    use crate::ExpectedRevision;
+    let run = uuid::Uuid::now_v7().simple();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (store, event) = (store.clone(), event.clone());
+            let stream = format!("bench-{run}-{w}");
+            tokio::spawn(async move {
+                let mut n = 0usize;
+                while started.elapsed() < window {
+                    let expected =
+                        ExpectedRevision::after(n.checked_sub(1).map(|last| last as u64));
+                    store
+                        .append(&stream, expected, vec![event(n)])
+                        .await
+                        .expect("append");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("append task");
+    }
+    (total as f64 / started.elapsed().as_secs_f64(), total)
+}

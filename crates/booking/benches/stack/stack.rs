@@ -1,0 +1,269 @@
+//! One run: start the roles, measure each figure in turn, stop everything, build the rows.
+
+use crate::report::{Row, per_second};
+use crate::roles::{Env, Role, free_port, open_files_limit, wait_ready};
+use crate::{Scale, bookings, ceiling, cpu, lobby, replay, ryw};
+use anyhow::{Context, ensure};
+use event_store::testing::TestDatabase;
+use std::time::Duration;
+
+/// The table's rows and, for where the time went, the CPU breakdowns.
+pub async fn run(scale: &Scale) -> anyhow::Result<(Vec<Row>, String)> {
+    let members = scale.members();
+    let files = open_files_limit()?;
+    // Both ends of every member's socket are on this machine: ours here, and the gateway's,
+    // which inherits this limit.
+    ensure!(
+        files >= members as u64 + 1000,
+        "{members} lobby members need more open files than the limit of {files}: raise it \
+         (ulimit -n; scripts/bench does) or pass --members"
+    );
+    let scratch = std::env::temp_dir().join(format!("booking-bench-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&scratch)?;
+    eprintln!("logs of every role: {}", scratch.display());
+
+    eprintln!("(a)+(b) append sweep over {:?} clients", scale.levels());
+    let appends = ceiling::measure(&scale.levels(), scale.window(), &scratch).await?;
+    let ceiling = appends.ceiling.rate;
+
+    let log_db = TestDatabase::create().await;
+    let warehouse_db = TestDatabase::create().await;
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let tag = &tag[tag.len() - 10..];
+    let amqp = projector::feed::Amqp::new(
+        std::env::var("TEST_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+        format!("bench-{tag}"),
+    );
+    let env = Env {
+        vars: vec![
+            ("DATABASE_URL".into(), log_db.url.clone()),
+            ("WAREHOUSE_DATABASE_URL".into(), warehouse_db.url.clone()),
+            (
+                "REDIS_URL".into(),
+                std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            ),
+            ("REDIS_KEY_PREFIX".into(), format!("bench-{tag}:")),
+            (
+                "GATEWAY_REDIS_KEY_PREFIX".into(),
+                format!("bench-{tag}-gateway:"),
+            ),
+            ("AMQP_URL".into(), amqp.url.clone()),
+            ("AMQP_PREFIX".into(), amqp.prefix.clone()),
+        ],
+        logs: scratch.clone(),
+    };
+    let result = measure_stack(scale, &env, &log_db, &warehouse_db, ceiling).await;
+    etl::testing::delete_topology(&amqp).await;
+    let (mut rows, peaks, profile) = result?;
+
+    let mut table = vec![
+        Row::new(
+            "(a) ceiling: raw append transaction",
+            format!(
+                "{} events/s at {} clients",
+                per_second(ceiling).trim_end_matches("/s"),
+                appends.ceiling.clients
+            ),
+        )
+        .rate(ceiling, ceiling),
+        Row::new(
+            "(b) event store append (adapter)",
+            format!(
+                "{} events/s at {} writers",
+                per_second(appends.adapter.rate).trim_end_matches("/s"),
+                appends.adapter.clients
+            ),
+        )
+        .rate(appends.adapter.rate, ceiling),
+    ];
+    table.append(&mut rows);
+    for (role, kib) in peaks {
+        table.push(Row::new(
+            format!("peak memory: {role}"),
+            format!("{:.1} MiB", kib as f64 / 1024.0),
+        ));
+    }
+    eprintln!("append sweep (clients: ceiling, adapter events/s):");
+    for (clients, ceiling, adapter) in &appends.sweep {
+        eprintln!("  {clients:>3}: {ceiling:>8.0} {adapter:>8.0}");
+    }
+    Ok((table, profile))
+}
+
+type Peaks = Vec<(&'static str, u64)>;
+/// Rows, peak memory of each role, and the CPU breakdowns.
+type Measured = (Vec<Row>, Peaks, String);
+
+async fn measure_stack(
+    scale: &Scale,
+    env: &Env,
+    log_db: &TestDatabase,
+    warehouse_db: &TestDatabase,
+    ceiling: f64,
+) -> anyhow::Result<Measured> {
+    let window = scale.window();
+    let members = scale.members();
+    env.run_to_end(&["migrate"], "migrate")?;
+    let (api_port, ops_port, gateway_port, etl_port) =
+        (free_port()?, free_port()?, free_port()?, free_port()?);
+    let api_address = format!("127.0.0.1:{api_port}");
+    let gateway = format!("127.0.0.1:{gateway_port}");
+    // Each role has two pools of this size (event store, read models). Together they stay
+    // well inside PostgreSQL's default limit of 100 connections, which other clients of the
+    // server share.
+    let api = Role::start(
+        env,
+        "command-api",
+        &[
+            ("COMMAND_API_LISTEN", api_address.clone()),
+            ("DATABASE_MAX_CONNECTIONS", "12".into()),
+        ],
+    )?;
+    let projector = Role::start(
+        env,
+        "projector",
+        &[
+            ("OPS_LISTEN", format!("127.0.0.1:{ops_port}")),
+            ("DATABASE_MAX_CONNECTIONS", "4".into()),
+        ],
+    )?;
+    let gateway_role = Role::start(
+        env,
+        "lobby-gateway",
+        &[
+            ("GATEWAY_LISTEN", gateway.clone()),
+            ("COMMAND_API_URLS", format!("http://{api_address}")),
+            // Load comes from many (made-up) client addresses, so the Redis rate limit runs
+            // as it would in front of many users.
+            ("GATEWAY_TRUST_FORWARDED_FOR", "true".into()),
+            ("GATEWAY_MAX_WEBSOCKETS", (members + 100).to_string()),
+            ("DATABASE_MAX_CONNECTIONS", "4".into()),
+        ],
+    )?;
+    let http = reqwest::Client::new();
+    let ready = Duration::from_secs(60);
+    wait_ready(&http, &format!("http://{api_address}/health/ready"), ready).await?;
+    wait_ready(
+        &http,
+        &format!("http://127.0.0.1:{ops_port}/health/ready"),
+        ready,
+    )
+    .await?;
+    wait_ready(&http, &format!("http://{gateway}/health/ready"), ready).await?;
+
+    let first_train = bookings::new_trains(&http, &api_address).await?;
+    let log = log_db.pool(4).await;
+    let mut rows = Vec::new();
+
+    eprintln!(
+        "(c) booking throughput: {} connections over {} trains, {window:?}",
+        scale.connections,
+        bookings::TRAINS
+    );
+    let roles = [&api, &projector, &gateway_role];
+    let before = cpu::snapshot(&roles, &log).await?;
+    let (row, booking_rate) = tokio::task::block_in_place(|| {
+        bookings::throughput(&gateway, first_train, scale.connections, window, ceiling)
+    })?;
+    let after = cpu::snapshot(&roles, &log).await?;
+    let bookings = booking_rate * window.as_secs_f64();
+    let mut profile = format!(
+        "CPU during (c), {bookings:.0} bookings:\n{}",
+        cpu::breakdown(&before, &after, bookings, "booking")
+    );
+    eprint!("{profile}");
+    record(&mut rows, row);
+
+    eprintln!("(d) flash sale");
+    let sale =
+        bookings::flash_sale(&http, &api_address, &gateway, &log, ceiling, booking_rate).await?;
+    record(&mut rows, sale);
+
+    let ryw_rate = scale.ryw_rate.unwrap_or(booking_rate / 2.0);
+    eprintln!("(e) read your writes at {ryw_rate:.0}/s for {window:?}");
+    let target = ryw::Target {
+        gateway: &gateway,
+        first_train,
+        trains: bookings::TRAINS,
+        tag: "ryw",
+    };
+    let before = cpu::snapshot(&roles, &log).await?;
+    let ryw = ryw::measure(&http, &target, ryw_rate, window).await?;
+    let after = cpu::snapshot(&roles, &log).await?;
+    let during_ryw = format!(
+        "CPU during (e), {} bookings and queries:\n{}",
+        ryw.offered,
+        cpu::breakdown(&before, &after, ryw.offered as f64, "booking")
+    );
+    eprint!("{during_ryw}");
+    profile.push_str(&during_ryw);
+    record(&mut rows, ryw.row());
+
+    eprintln!(
+        "(f) lobby push to {members} members, {} bookings",
+        scale.rounds()
+    );
+    let lobby_train = bookings::new_train(&http, &api_address).await?;
+    let before = cpu::snapshot(&roles, &log).await?;
+    let push = lobby::measure(
+        &http,
+        &gateway_role,
+        &gateway,
+        log.clone(),
+        lobby_train,
+        members,
+        scale.rounds(),
+    )
+    .await?;
+    let after = cpu::snapshot(&roles, &log).await?;
+    let during_push = format!(
+        "CPU during (f), joining and {} deliveries:\n{}",
+        push.latency.count,
+        cpu::breakdown(&before, &after, push.latency.count as f64, "delivery")
+    );
+    eprint!("{during_push}");
+    profile.push_str(&during_push);
+    record(&mut rows, push.row());
+
+    eprintln!("(g) rebuild");
+    let rebuilt = tokio::task::block_in_place(|| replay::rebuild(env))?;
+    record(&mut rows, rebuilt.row(ceiling));
+
+    eprintln!("(h) warehouse load");
+    let warehouse = warehouse_db.pool(2).await;
+    let etl_listen = [("ETL_OPS_LISTEN", format!("127.0.0.1:{etl_port}"))];
+    let (loaded, etl) = replay::warehouse(env, &log, &warehouse, &etl_listen).await?;
+    record(&mut rows, loaded.row(ceiling));
+
+    let roles = [api, projector, gateway_role, etl];
+    let mut peaks = Vec::new();
+    for role in &roles {
+        let peak = role
+            .peak_kib()
+            .with_context(|| format!("peak memory of {}", role.name))?;
+        peaks.push((role.name, peak));
+    }
+    peaks.push(("rebuild", rebuilt.peak_kib));
+    for role in roles {
+        role.stop();
+    }
+    Ok((rows, peaks, profile))
+}
+
+/// Keeps a row for the table, and shows it at once: a long run should not be silent.
+fn record(rows: &mut Vec<Row>, row: Row) {
+    let ms = |d: Option<Duration>| {
+        d.map_or(String::new(), |d| {
+            format!(" {:.1} ms", d.as_secs_f64() * 1e3)
+        })
+    };
+    eprintln!(
+        "    {}: {};{}{}",
+        row.figure,
+        row.value,
+        ms(row.p50),
+        ms(row.p99)
+    );
+    rows.push(row);
+}
