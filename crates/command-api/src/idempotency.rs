@@ -92,7 +92,10 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     };
     let key = match raw_key.to_str() {
-        Ok(key) if (1..=255).contains(&key.len()) => key.to_owned(),
+        // What the document says: `^[!-~]{1,255}$`; `to_str` alone lets spaces and tabs in.
+        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            key.to_owned()
+        }
         _ => {
             return ApiError::invalid(FieldError::new(
                 &["header", "Idempotency-Key"],

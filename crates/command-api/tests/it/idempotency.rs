@@ -89,14 +89,20 @@ async fn the_same_key_on_another_path_is_a_different_request() {
 }
 
 #[tokio::test]
-async fn a_key_that_is_empty_or_too_long_is_refused() {
+async fn a_key_that_is_empty_too_long_or_not_visible_ascii_is_refused() {
     let app = TestApp::spawn().await;
     let refused = invalid(
         &["header", "Idempotency-Key"],
         "Idempotency-Key must be 1 to 255 visible ASCII characters",
         "value_error",
     );
-    for key in [String::new(), "k".repeat(256)] {
+    let keys = [
+        String::new(),
+        "k".repeat(256),
+        "two words".into(),
+        "tab\tbed".into(),
+    ];
+    for key in keys {
         let reply = post_with_key(&app, "/trains", &key, &train_body(5)).await;
         assert_eq!((reply.status, &reply.body), (422, &refused));
     }
