@@ -114,6 +114,16 @@ fn date_key(at: DateTime<Utc>) -> i32 {
     day.year() * 10_000 + i32::try_from(day.month() * 100 + day.day()).unwrap_or_default()
 }
 
+/// One column of `rows`, in key order: what an `unnest($n::type[])` parameter binds.
+fn column<K, V, T>(rows: &BTreeMap<K, V>, value: impl Fn(&K, &V) -> T) -> Vec<T> {
+    rows.iter().map(|(key, row)| value(key, row)).collect()
+}
+
+/// The log positions of `rows`, in key order, as the commit and prepare columns.
+fn positions<K, V>(rows: &BTreeMap<K, (V, At)>) -> (Vec<i64>, Vec<i64>) {
+    rows.values().map(|(_, at)| (at.0, at.1)).unzip()
+}
+
 struct Version {
     route: String,
     departure: NaiveDateTime,
@@ -432,25 +442,13 @@ impl Rows {
         if self.bookings.is_empty() {
             return Ok(());
         }
-        let n = self.bookings.len();
-        let (mut ids, mut trains, mut times, mut days, mut commits, mut prepares) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let mut seat_counts = Vec::with_capacity(n);
-        for (id, (booked, at)) in &self.bookings {
-            ids.push(*id);
-            trains.push(booked.train_id);
-            seat_counts.push(booked.seat_count);
-            times.push(booked.at);
-            days.push(date_key(booked.at));
-            commits.push(at.0);
-            prepares.push(at.1);
-        }
+        let rows = &self.bookings;
+        let ids = column(rows, |id, _| *id);
+        let trains = column(rows, |_, (booked, _)| booked.train_id);
+        let times = column(rows, |_, (booked, _)| booked.at);
+        let days = column(rows, |_, (booked, _)| date_key(booked.at));
+        let seat_counts = column(rows, |_, (booked, _)| booked.seat_count);
+        let (commits, prepares) = positions(rows);
         sqlx::query(
             "INSERT INTO warehouse.fact_booking AS f (booking_id, train_id, train_version_key,
                  route_key, booked_at, booked_date_key, departure_time, departure_date_key,
@@ -496,24 +494,13 @@ impl Rows {
         if self.cancellations.is_empty() {
             return Ok(());
         }
-        let (mut ids, mut trains, mut times, mut days, mut reasons, mut commits, mut prepares) = (
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        );
-        for (id, (cancelled, at)) in &self.cancellations {
-            ids.push(*id);
-            trains.push(cancelled.train_id);
-            times.push(cancelled.at);
-            days.push(date_key(cancelled.at));
-            reasons.push(cancelled.reason);
-            commits.push(at.0);
-            prepares.push(at.1);
-        }
+        let rows = &self.cancellations;
+        let ids = column(rows, |id, _| *id);
+        let trains = column(rows, |_, (cancelled, _)| cancelled.train_id);
+        let times = column(rows, |_, (cancelled, _)| cancelled.at);
+        let days = column(rows, |_, (cancelled, _)| date_key(cancelled.at));
+        let reasons = column(rows, |_, (cancelled, _)| cancelled.reason);
+        let (commits, prepares) = positions(rows);
         sqlx::query(
             "INSERT INTO warehouse.fact_booking AS f (booking_id, train_id, cancelled_at,
                  cancelled_date_key, cancel_reason, cancelled_commit, cancelled_prepare)
@@ -545,22 +532,12 @@ impl Rows {
         if self.seats.is_empty() {
             return Ok(());
         }
-        let (mut trains, mut days, mut capacities, mut left, mut commits, mut prepares) = (
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        );
-        for ((train_id, day), (seats, at)) in &self.seats {
-            trains.push(*train_id);
-            days.push(*day);
-            capacities.push(seats.capacity);
-            left.push(seats.seats_left);
-            commits.push(at.0);
-            prepares.push(at.1);
-        }
+        let rows = &self.seats;
+        let trains = column(rows, |(train_id, _), _| *train_id);
+        let days = column(rows, |(_, day), _| *day);
+        let capacities = column(rows, |_, (seats, _)| seats.capacity);
+        let left = column(rows, |_, (seats, _)| seats.seats_left);
+        let (commits, prepares) = positions(rows);
         sqlx::query(
             "INSERT INTO warehouse.fact_train_seats_daily AS s (train_id, date_key, capacity,
                  seats_left, commit_position, prepare_position)
@@ -593,11 +570,11 @@ impl Rows {
         if self.removals.is_empty() {
             return Ok(());
         }
-        let trains: Vec<i64> = self.removals.keys().copied().collect();
-        let times: Vec<DateTime<Utc>> = self.removals.values().map(|(t, _)| *t).collect();
-        let days: Vec<i32> = times.iter().map(|t| date_key(*t)).collect();
-        let commits: Vec<i64> = self.removals.values().map(|(_, a)| a.0).collect();
-        let prepares: Vec<i64> = self.removals.values().map(|(_, a)| a.1).collect();
+        let rows = &self.removals;
+        let trains = column(rows, |id, _| *id);
+        let times = column(rows, |_, (at, _)| *at);
+        let days = column(rows, |_, (at, _)| date_key(*at));
+        let (commits, prepares) = positions(rows);
         sqlx::query(
             "INSERT INTO warehouse.train_removals AS r (train_id, removed_at, removed_date_key,
                  commit_position, prepare_position)
