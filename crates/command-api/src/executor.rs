@@ -8,7 +8,7 @@
 //! a conflict: the worker reloads and decides the batch again, a bounded number of times.
 
 use domain::{Decider, DomainEvent};
-use event_store::{AnyStore, EventStore, ExpectedRevision, NewEvent, Position, StoreError};
+use event_store::{AnyStore, EventStore, ExpectedRevision, Position, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -305,7 +305,10 @@ impl<A: Aggregate> Worker<A> {
                 return reply_all(batch, outcomes, &[], None);
             }
             metrics::histogram!("command_batch_size").record(batch.len() as f64);
-            let new_events = events.iter().map(|e| encode(&A::to_domain(e))).collect();
+            let new_events = events
+                .iter()
+                .map(|e| projector::encode(&A::to_domain(e)))
+                .collect();
             match self
                 .store
                 .append(&self.stream, ExpectedRevision::after(revision), new_events)
@@ -327,12 +330,6 @@ impl<A: Aggregate> Worker<A> {
             }
         }
     }
-}
-
-/// A new event in the log's format, with a fresh UUID v7 and the schema version.
-pub fn encode(event: &DomainEvent) -> NewEvent {
-    NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
 }
 
 fn reply_all<A: Aggregate>(

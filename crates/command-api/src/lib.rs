@@ -14,7 +14,7 @@ mod redis_link;
 mod trains;
 
 pub use error::{ApiError, FieldError};
-pub use executor::{Aggregate, CommandError, Decided, Executor, ExecutorSettings, encode};
+pub use executor::{Aggregate, CommandError, Decided, Executor, ExecutorSettings};
 pub use freshness::Freshness;
 pub use redis_link::RedisLink;
 

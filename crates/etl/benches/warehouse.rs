@@ -222,9 +222,7 @@ async fn broker_rate(count: usize) {
 }
 
 fn encode(event: TrainEvent) -> NewEvent {
-    let event = DomainEvent::Train(event);
-    NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
+    projector::encode(&DomainEvent::Train(event))
 }
 
 async fn lag(rate: u64, secs: u64) {

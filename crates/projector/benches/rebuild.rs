@@ -19,9 +19,7 @@ use tokio_util::sync::CancellationToken;
 const PER_TRAIN: u64 = 500;
 
 fn encode(event: TrainEvent) -> NewEvent {
-    let event = DomainEvent::Train(event);
-    NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
+    projector::encode(&DomainEvent::Train(event))
 }
 
 fn train_history(t: i64) -> Vec<NewEvent> {

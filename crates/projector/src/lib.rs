@@ -17,7 +17,7 @@ pub use replay::{Difference, RebuildReport, rebuild, verify};
 pub const LIVE_SCHEMA: &str = "read_models";
 
 use domain::{DomainEvent, LobbyId, TrainId};
-use event_store::{EventStore, Filter, Position, RecordedEvent};
+use event_store::{EventStore, Filter, NewEvent, Position, RecordedEvent};
 use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -154,6 +154,13 @@ pub enum ProjectorError {
     SubscriptionEnded,
     #[error("another rebuild is running")]
     Busy,
+}
+
+/// A domain event in the log's format, with a fresh UUID v7 and its schema version: what
+/// [`decode`] reads back. The one encoder of every writer.
+pub fn encode(event: &DomainEvent) -> NewEvent {
+    NewEvent::new(event.event_type(), event.encode())
+        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
 }
 
 /// Reads a recorded event into the domain, upcasting older schema versions.

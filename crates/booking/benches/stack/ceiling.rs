@@ -52,7 +52,7 @@ pub struct Appends {
 /// A booking event as the command API writes it.
 pub fn seat_booked(n: usize) -> NewEvent {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
-    command_api::encode(&DomainEvent::Train(TrainEvent::SeatBooked {
+    projector::encode(&DomainEvent::Train(TrainEvent::SeatBooked {
         train_id: TrainId(1 + n % 100),
         booking_id: BookingId(n + 1),
         user_credentials: format!("traveller-{n}"),

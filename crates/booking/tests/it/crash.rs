@@ -28,9 +28,7 @@ pub(crate) fn random_below(bound: u64) -> u64 {
 }
 
 fn encode(event: TrainEvent) -> NewEvent {
-    let event = DomainEvent::Train(event);
-    NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
+    projector::encode(&DomainEvent::Train(event))
 }
 
 pub(crate) async fn write_log(store: &PgEventStore) -> Position {

@@ -67,7 +67,7 @@ async fn a_second_instance_stands_by_and_takes_over_when_the_first_stops() {
 /// Registers one more train, number 101, and returns where it landed.
 async fn write_more(store: &PgEventStore) -> event_store::Position {
     use domain::{DomainEvent, Route, TrainDetails, TrainEvent, TrainId, TravelTime};
-    use event_store::{EventStore, ExpectedRevision, NewEvent};
+    use event_store::{EventStore, ExpectedRevision};
     let time = |raw: &str| TravelTime::parse(raw).expect("a valid time");
     let event = DomainEvent::Train(TrainEvent::TrainRegistered {
         train_id: TrainId(101),
@@ -79,8 +79,7 @@ async fn write_more(store: &PgEventStore) -> event_store::Position {
         capacity: 100,
         registered_at: chrono::Utc::now(),
     });
-    let new = NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }));
+    let new = projector::encode(&event);
     let appended = store
         .append("train-101", ExpectedRevision::NoStream, vec![new])
         .await

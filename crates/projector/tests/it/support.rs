@@ -20,9 +20,7 @@ pub struct Expected {
 }
 
 fn encode(event: TrainEvent) -> NewEvent {
-    let event = DomainEvent::Train(event);
-    NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
+    projector::encode(&DomainEvent::Train(event))
 }
 
 /// Appends `trains` trains of 100 seats; on each, 60 bookings, 10 cancelled and 5 handed to

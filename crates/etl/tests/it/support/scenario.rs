@@ -32,9 +32,7 @@ fn details(route: &str, departure: &str, arrival: &str) -> TrainDetails {
 }
 
 pub fn encode(event: impl Into<DomainEvent>) -> NewEvent {
-    let event = event.into();
-    NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
+    projector::encode(&event.into())
 }
 
 fn booked(train: i64, booking: i64, seats_left: u32, when: DateTime<Utc>) -> TrainEvent {
