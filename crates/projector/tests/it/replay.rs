@@ -40,6 +40,29 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// Rebuilds every projection to the end (`fresh`: from position zero).
+    async fn rebuild(&self, fresh: bool) -> projector::RebuildReport {
+        projector::rebuild(
+            &self.store,
+            &self.pool,
+            &Projection::ALL,
+            fresh,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("rebuild")
+        .expect("not interrupted")
+    }
+
+    /// Every difference between the live models and the log.
+    async fn verify(&self) -> Vec<projector::Difference> {
+        projector::verify(&self.store, &self.pool, &Projection::ALL)
+            .await
+            .expect("verify")
+    }
+}
+
 impl Drop for Fixture {
     fn drop(&mut self) {
         self.live.cancel();
@@ -87,16 +110,7 @@ async fn a_rebuild_under_load_swaps_in_complete_models_and_loses_nothing() {
             }
         })
     };
-    let report = projector::rebuild(
-        &fx.store,
-        &fx.pool,
-        &Projection::ALL,
-        false,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("rebuild")
-    .expect("not interrupted");
+    let report = fx.rebuild(false).await;
     writing.cancel();
     writer.await.expect("writer");
     watcher.await.expect("the model never shrank");
@@ -108,9 +122,7 @@ async fn a_rebuild_under_load_swaps_in_complete_models_and_loses_nothing() {
         .await
         .expect("log");
     caught_up(&fx.pool, head.last().expect("events").position).await;
-    let differences = projector::verify(&fx.store, &fx.pool, &Projection::ALL)
-        .await
-        .expect("verify");
+    let differences = fx.verify().await;
     assert_eq!(differences, vec![], "the swapped-in models match the log");
 }
 
@@ -130,16 +142,7 @@ async fn an_interrupted_rebuild_continues_where_it_stopped() {
         "a cancelled rebuild reports the interruption"
     );
 
-    let second = projector::rebuild(
-        &fx.store,
-        &fx.pool,
-        &Projection::ALL,
-        false,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("rebuild")
-    .expect("finished");
+    let second = fx.rebuild(false).await;
     let total = fx
         .store
         .count(None)
@@ -168,9 +171,7 @@ async fn verify_reports_a_tampered_row_and_leaves_it_alone() {
         .await
         .expect("tamper");
 
-    let differences = projector::verify(&fx.store, &fx.pool, &Projection::ALL)
-        .await
-        .expect("verify");
+    let differences = fx.verify().await;
     let found: Vec<(&str, i64)> = differences.iter().map(|d| (d.table, d.id)).collect();
     assert_eq!(found, vec![("trains", 2), ("bookings", 1020)]);
     assert!(differences[1].live.is_none() && differences[1].rebuilt.is_some());
@@ -215,24 +216,13 @@ async fn an_old_event_version_is_upcast_on_every_path() {
         Some(&(7, "alice@example.com".to_owned()))
     );
 
-    projector::rebuild(
-        &fx.store,
-        &fx.pool,
-        &Projection::ALL,
-        true,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("rebuild")
-    .expect("finished");
+    fx.rebuild(true).await;
     assert_eq!(
         actual(&fx.pool).await,
         live,
         "rebuild reads the old version the same way"
     );
-    let differences = projector::verify(&fx.store, &fx.pool, &Projection::ALL)
-        .await
-        .expect("verify");
+    let differences = fx.verify().await;
     assert_eq!(differences, vec![]);
 
     // The warehouse feed publishes the upcast, current shape.
@@ -296,8 +286,7 @@ async fn a_rebuild_keeps_credentials_with_quotes_commas_and_newlines_intact() {
         seats_left: 49,
         booked_at: chrono::Utc::now(),
     });
-    let new = NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }));
+    let new = projector::encode(&event);
     let appended = fx
         .store
         .append("train-1", ExpectedRevision::Any, vec![new])
@@ -305,26 +294,12 @@ async fn a_rebuild_keeps_credentials_with_quotes_commas_and_newlines_intact() {
         .expect("append");
     caught_up(&fx.pool, appended.position).await;
 
-    projector::rebuild(
-        &fx.store,
-        &fx.pool,
-        &Projection::ALL,
-        true,
-        &CancellationToken::new(),
-    )
-    .await
-    .expect("rebuild")
-    .expect("finished");
+    fx.rebuild(true).await;
     let stored: String =
         sqlx::query_scalar("SELECT user_credentials FROM read_models.bookings WHERE id = 999")
             .fetch_one(&fx.pool)
             .await
             .expect("the booking");
     assert_eq!(stored, awkward);
-    assert_eq!(
-        projector::verify(&fx.store, &fx.pool, &Projection::ALL)
-            .await
-            .expect("verify"),
-        vec![]
-    );
+    assert_eq!(fx.verify().await, vec![]);
 }
