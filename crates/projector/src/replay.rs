@@ -64,6 +64,12 @@ pub async fn rebuild<S: EventStore>(
         return Err(ProjectorError::Busy);
     }
     let report = rebuild_alone(store, pool, projections, fresh, shutdown, started).await;
+    // Unlock before closing: a closed connection's lock goes only when its server process
+    // has exited, after `close` returns, so a rebuild started right after would see Busy.
+    sqlx::query("SELECT pg_advisory_unlock(hashtext('read-model-rebuild'))")
+        .execute(&mut guard)
+        .await
+        .ok();
     guard.close().await.ok();
     report
 }
