@@ -1,4 +1,6 @@
-//! Projection checkpoints: where each projection stands in the log, and how others learn it.
+//! Checkpoints: where each projection, and the warehouse feed, stands in the log, and how
+//! others learn it. One module for every row of `projections.checkpoints`, so the fenced
+//! compare-and-set that keeps a stale leader from moving one back is written once.
 
 use crate::ProjectorError;
 use event_store::Position;
@@ -7,7 +9,8 @@ use sqlx::{PgConnection, PgPool};
 /// Channel on which a committed checkpoint is announced as `"<projection> <position>"`.
 pub const CHECKPOINT_CHANNEL: &str = "projection_checkpoints";
 
-pub(crate) async fn load(pool: &PgPool, name: &str) -> Result<Position, sqlx::Error> {
+/// Where checkpoint `name` stands, creating it at the start of the log if it is new.
+pub async fn load(pool: &PgPool, name: &str) -> Result<Position, sqlx::Error> {
     sqlx::query("INSERT INTO projections.checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(name)
         .execute(pool)
@@ -21,8 +24,9 @@ pub(crate) async fn load(pool: &PgPool, name: &str) -> Result<Position, sqlx::Er
     Ok(Position::new(to_u64(commit), to_u64(prepare)))
 }
 
-/// Moves the checkpoint from `from` to `to` inside the batch's transaction. The compare on
-/// `from` fences off a second instance that still believes it is active: its batch rolls back.
+/// Moves the checkpoint from `from` to `to`: a projection does it inside its batch's
+/// transaction, the feed after the broker confirmed its batch. The compare on `from` fences
+/// off a second instance that still believes it is active: its move fails instead of going back.
 pub(crate) async fn advance(
     tx: &mut PgConnection,
     name: &str,

@@ -3,7 +3,7 @@
 //! transaction as its rows, so a crash never loses or doubles an update.
 
 mod bookings;
-mod checkpoint;
+pub mod checkpoint;
 pub mod feed;
 mod lobbies;
 mod replay;

@@ -9,182 +9,28 @@
 //! - `verify` folds the log into a scratch schema up to the live checkpoints, read in a
 //!   repeatable-read snapshot together with the live rows, and diffs the two. It never writes
 //!   to the live models.
+//!
+//! This file holds what both share: the copies, their checkpoints, and the replay that fills
+//! them; each operation lives in its own file beside it.
 
-use crate::checkpoint::{self, to_i64, to_u64};
-use crate::{LIVE_SCHEMA, Projection, ProjectorError, decode, decode_owned};
+mod rebuild;
+mod verify;
+
+pub use rebuild::{RebuildReport, rebuild};
+pub use verify::{Difference, verify};
+
+use crate::checkpoint;
+use crate::{LIVE_SCHEMA, Projection, ProjectorError, decode_owned};
 use domain::DomainEvent;
 use event_store::{EventStore, Filter, Position, RecordedEvent};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Events read per page and applied per transaction.
 const PAGE: usize = 10_000;
 const NEXT_SCHEMA: &str = "read_models_next";
-const RETIRED_SCHEMA: &str = "read_models_retired";
-
-/// What a rebuild did.
-#[derive(Debug)]
-pub struct RebuildReport {
-    pub events: u64,
-    pub elapsed: Duration,
-    /// How long each swap kept queries on its tables waiting.
-    pub swaps: Vec<(Projection, Duration)>,
-}
-
-/// A row that differs between the live read model and a fresh fold of the log.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Difference {
-    pub table: &'static str,
-    pub id: i64,
-    /// The row as JSON; `None` when missing on that side.
-    pub live: Option<String>,
-    pub rebuilt: Option<String>,
-}
-
-/// Rebuilds `projections` by replay and swaps the copies in. `fresh` discards an interrupted
-/// rebuild instead of continuing it. Stops early, keeping its progress, on `shutdown`.
-pub async fn rebuild<S: EventStore>(
-    store: &S,
-    pool: &PgPool,
-    projections: &[Projection],
-    fresh: bool,
-    shutdown: &CancellationToken,
-) -> Result<Option<RebuildReport>, ProjectorError> {
-    let started = Instant::now();
-    // Two rebuilds swapping the same tables would wait on each other's locks.
-    let mut guard = pool.acquire().await?.detach();
-    let alone: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('read-model-rebuild'))")
-            .fetch_one(&mut guard)
-            .await?;
-    if !alone {
-        return Err(ProjectorError::Busy);
-    }
-    let report = rebuild_alone(store, pool, projections, fresh, shutdown, started).await;
-    // Unlock before closing: a closed connection's lock goes only when its server process
-    // has exited, after `close` returns, so a rebuild started right after would see Busy.
-    sqlx::query("SELECT pg_advisory_unlock(hashtext('read-model-rebuild'))")
-        .execute(&mut guard)
-        .await
-        .ok();
-    guard.close().await.ok();
-    report
-}
-
-async fn rebuild_alone<S: EventStore>(
-    store: &S,
-    pool: &PgPool,
-    projections: &[Projection],
-    fresh: bool,
-    shutdown: &CancellationToken,
-    started: Instant,
-) -> Result<Option<RebuildReport>, ProjectorError> {
-    if fresh {
-        discard(pool, projections, NEXT_SCHEMA, "rebuild").await?;
-    }
-    create_copies(pool, projections, NEXT_SCHEMA).await?;
-    let mut replay = Replay::load(store, pool, projections, NEXT_SCHEMA, "rebuild").await?;
-    let events = replay.catch_up(None, shutdown, "rebuilding").await?;
-    if shutdown.is_cancelled() {
-        return Ok(None);
-    }
-    let mut swaps = Vec::new();
-    for &projection in projections {
-        swaps.push((projection, replay.swap(projection).await?));
-    }
-    Ok(Some(RebuildReport {
-        events,
-        elapsed: started.elapsed(),
-        swaps,
-    }))
-}
-
-/// Folds the log into a scratch copy up to where the live models stand and returns every row
-/// that differs. Read-only with respect to the live models.
-pub async fn verify<S: EventStore>(
-    store: &S,
-    pool: &PgPool,
-    projections: &[Projection],
-) -> Result<Vec<Difference>, ProjectorError> {
-    let scratch = format!("verify_{}", uuid_like());
-    // One snapshot holds the live rows and the checkpoints they were committed with.
-    let mut live = pool.acquire().await?.detach();
-    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .execute(&mut live)
-        .await?;
-    let mut until = BTreeMap::new();
-    for &projection in projections {
-        let at: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT commit_position, prepare_position FROM projections.checkpoints WHERE name = $1",
-        )
-        .bind(projection.name())
-        .fetch_optional(&mut live)
-        .await?;
-        let at = at.map_or_else(Position::default, |(c, p)| {
-            Position::new(to_u64(c), to_u64(p))
-        });
-        until.insert(projection, at);
-    }
-
-    create_copies(pool, projections, &scratch).await?;
-    let folded = async {
-        let mut replay = Replay::load(store, pool, projections, &scratch, &scratch).await?;
-        replay
-            .catch_up(Some(&until), &CancellationToken::new(), "verifying")
-            .await?;
-        let mut differences = Vec::new();
-        for &projection in projections {
-            for table in projection.tables() {
-                let rebuilt = rows(pool.acquire().await?.as_mut(), &scratch, table).await?;
-                let current = rows(&mut live, LIVE_SCHEMA, table).await?;
-                differences.extend(diff(table, current, rebuilt));
-            }
-        }
-        Ok::<_, ProjectorError>(differences)
-    }
-    .await;
-    live.close().await.ok();
-    discard(pool, projections, &scratch, &scratch).await?;
-    folded
-}
-
-/// Every row of a table as JSON, by id.
-async fn rows(
-    conn: &mut PgConnection,
-    schema: &str,
-    table: &str,
-) -> Result<BTreeMap<i64, String>, sqlx::Error> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
-        "SELECT t.id, row_to_json(t)::text FROM {schema}.{table} t ORDER BY t.id"
-    ))
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().collect())
-}
-
-fn diff(
-    table: &'static str,
-    live: BTreeMap<i64, String>,
-    rebuilt: BTreeMap<i64, String>,
-) -> Vec<Difference> {
-    let mut ids: Vec<i64> = live.keys().chain(rebuilt.keys()).copied().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids.into_iter()
-        .filter_map(|id| {
-            let (live, rebuilt) = (live.get(&id), rebuilt.get(&id));
-            (live != rebuilt).then(|| Difference {
-                table,
-                id,
-                live: live.cloned(),
-                rebuilt: rebuilt.cloned(),
-            })
-        })
-        .collect()
-}
 
 /// Empty tables shaped like the live ones, in `schema`.
 async fn create_copies(
@@ -233,13 +79,6 @@ async fn discard(
 
 fn copy_name(projection: Projection, suffix: &str) -> String {
     format!("{}@{suffix}", projection.name())
-}
-
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{:x}{:x}", nanos.as_nanos(), std::process::id())
 }
 
 /// Events of one page, decoded.
@@ -383,116 +222,6 @@ impl<'a, S: EventStore> Replay<'a, S> {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Swaps a caught-up copy in for the live tables; returns how long queries on them waited.
-    async fn swap(&mut self, projection: Projection) -> Result<Duration, ProjectorError> {
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = conn.begin().await?;
-        // EXCLUSIVE stops the live projector writing these tables but lets queries read them.
-        // (ACCESS EXCLUSIVE would draw a transaction id at once, and the reads below wait for
-        // older writers, this transaction included, to finish.)
-        for table in projection.tables() {
-            sqlx::query(&format!(
-                "LOCK TABLE {LIVE_SCHEMA}.{table} IN EXCLUSIVE MODE"
-            ))
-            .execute(&mut *tx)
-            .await?;
-        }
-        // Bring the copy up to where the live model stands; nothing can move it meanwhile.
-        // Read before this transaction writes anything.
-        let live: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT commit_position, prepare_position FROM projections.checkpoints WHERE name = $1",
-        )
-        .bind(projection.name())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let live = live.map_or_else(Position::default, |(c, p)| {
-            Position::new(to_u64(c), to_u64(p))
-        });
-        let copy = self.at[&projection];
-        if live > copy {
-            let missing = self.read_between(projection, copy, live).await?;
-            let decoded = missing.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-            let events: Vec<&DomainEvent> = decoded.iter().collect();
-            projection
-                .apply(&mut tx, &self.schema, &events, true)
-                .await?;
-        }
-        let target = live.max(copy);
-        // From the first ALTER to the commit, queries on these tables wait.
-        let blocking = Instant::now();
-        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {RETIRED_SCHEMA}"))
-            .execute(&mut *tx)
-            .await?;
-        for table in projection.tables() {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {RETIRED_SCHEMA}.{table}"))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(&format!(
-                "ALTER TABLE {LIVE_SCHEMA}.{table} SET SCHEMA {RETIRED_SCHEMA}"
-            ))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(&format!(
-                "ALTER TABLE {}.{table} SET SCHEMA {LIVE_SCHEMA}",
-                self.schema
-            ))
-            .execute(&mut *tx)
-            .await?;
-        }
-        // Only forward: a live batch that touched none of these tables may have moved it on.
-        sqlx::query(
-            "INSERT INTO projections.checkpoints (name, commit_position, prepare_position) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET commit_position = excluded.commit_position,
-                 prepare_position = excluded.prepare_position, updated_at = now()
-             WHERE (projections.checkpoints.commit_position, projections.checkpoints.prepare_position)
-                 < (excluded.commit_position, excluded.prepare_position)",
-        )
-        .bind(projection.name())
-        .bind(to_i64(target.commit))
-        .bind(to_i64(target.prepare))
-        .execute(&mut *tx)
-        .await?;
-        checkpoint::announce(&mut tx, projection.name(), target).await?;
-        sqlx::query("DELETE FROM projections.checkpoints WHERE name = $1")
-            .bind(copy_name(projection, &self.suffix))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let blocked = blocking.elapsed();
-        for table in projection.tables() {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {RETIRED_SCHEMA}.{table}"))
-                .execute(&mut *conn)
-                .await?;
-        }
-        Ok(blocked)
-    }
-
-    /// Events of `projection` after `from` up to and including `to`.
-    async fn read_between(
-        &self,
-        projection: Projection,
-        from: Position,
-        to: Position,
-    ) -> Result<Vec<RecordedEvent>, ProjectorError> {
-        let filter = projection.filter();
-        let mut events: Vec<RecordedEvent> = Vec::new();
-        let mut after = from;
-        loop {
-            let page = self.store.read_all(Some(after), &filter, PAGE).await?;
-            let full = page.len() == PAGE;
-            for event in page {
-                if event.position > to {
-                    return Ok(events);
-                }
-                after = event.position;
-                events.push(event);
-            }
-            if !full {
-                return Ok(events);
-            }
-        }
     }
 }
 

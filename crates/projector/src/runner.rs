@@ -65,7 +65,7 @@ impl<S: EventStore> Runner<S> {
         // The lock lives as long as its connection; if that dies, stop and elect again.
         tokio::select! {
             stopped = self.project() => Err(stopped),
-            lost = hold(&mut lock) => Err(lost),
+            lost = hold(&mut lock) => Err(lost.into()),
         }
     }
 
@@ -107,12 +107,13 @@ impl<S: EventStore> Runner<S> {
     }
 }
 
-/// Pings the lock's connection until it fails.
-async fn hold(lock: &mut PgConnection) -> ProjectorError {
+/// Pings the lock's connection until it fails. Shared with the warehouse feed, whose
+/// leadership is the same kind of session lock.
+pub(crate) async fn hold(lock: &mut PgConnection) -> sqlx::Error {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         if let Err(e) = lock.ping().await {
-            return e.into();
+            return e;
         }
     }
 }

@@ -1,0 +1,181 @@
+//! The feed's runner: elects one active publisher, follows the log from the feed's checkpoint,
+//! publishes each batch with confirms and only then moves the checkpoint; retries with backoff
+//! while the broker is down.
+
+use super::{Amqp, FEED_NAME, FeedError, FeedMessage, Settings};
+use crate::runner::hold;
+use crate::{ProjectorError, checkpoint};
+use event_store::{EventStore, Position, RecordedEvent};
+use lapin::Channel;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use sqlx::{Connection as _, PgPool};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Publishes the log to RabbitMQ until `shutdown`. One instance is active (advisory lock
+/// `projection:warehouse-feed`); others stand by.
+pub async fn run<S: EventStore>(
+    store: S,
+    pool: PgPool,
+    amqp: Amqp,
+    settings: Settings,
+    shutdown: CancellationToken,
+) {
+    let feed = Feed {
+        store,
+        pool,
+        amqp,
+        settings,
+    };
+    feed.supervise(shutdown).await;
+}
+
+struct Feed<S> {
+    store: S,
+    pool: PgPool,
+    amqp: Amqp,
+    settings: Settings,
+}
+
+enum Standby {
+    Yes,
+}
+
+impl<S: EventStore> Feed<S> {
+    #[tracing::instrument(skip_all, fields(projection = FEED_NAME))]
+    async fn supervise(self, shutdown: CancellationToken) {
+        let max_backoff = Duration::from_millis(self.settings.max_backoff_ms.max(1));
+        let mut backoff = Duration::from_millis(100).min(max_backoff);
+        while !shutdown.is_cancelled() {
+            let outcome = tokio::select! {
+                () = shutdown.cancelled() => return,
+                outcome = self.lead() => outcome,
+            };
+            let wait = match outcome {
+                Ok(Standby::Yes) => Duration::from_millis(self.settings.standby_poll_ms),
+                Err((e, published)) => {
+                    // A stretch of confirmed publishing means the outage is over: start the
+                    // next one's backoff small again.
+                    if published {
+                        backoff = Duration::from_millis(100).min(max_backoff);
+                    }
+                    tracing::warn!(error = ?e, retry_in_ms = backoff.as_millis() as u64, "warehouse feed stopped; retrying");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(max_backoff);
+                    wait
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Becomes the active feed if no one else is; then publishes until an error. The error
+    /// comes with whether any batch was confirmed before it.
+    async fn lead(&self) -> Result<Standby, (FeedError, bool)> {
+        let mut lock = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| (e.into(), false))?
+            .detach();
+        let leading: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(format!("projection:{FEED_NAME}"))
+            .fetch_one(&mut lock)
+            .await
+            .map_err(|e| (e.into(), false))?;
+        if !leading {
+            lock.close().await.ok();
+            return Ok(Standby::Yes);
+        }
+        let mut published = false;
+        let stopped = tokio::select! {
+            e = self.follow(&mut published) => e,
+            e = hold(&mut lock) => e.into(),
+        };
+        Err((stopped, published))
+    }
+
+    async fn follow(&self, published: &mut bool) -> FeedError {
+        match self.publish_from_checkpoint(published).await {
+            Ok(never) => match never {},
+            Err(e) => e,
+        }
+    }
+
+    async fn publish_from_checkpoint(
+        &self,
+        published: &mut bool,
+    ) -> Result<std::convert::Infallible, FeedError> {
+        let connection = self.amqp.connect().await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        self.amqp.declare(&channel).await?;
+        tracing::info!("active; publishing to the broker");
+
+        let mut at = checkpoint::load(&self.pool, FEED_NAME).await?;
+        let after = (at != Position::default()).then_some(at);
+        let mut subscription = self.store.subscribe(after, FeedMessage::filter());
+        let exchange = self.amqp.exchange();
+        loop {
+            let batch = subscription
+                .next_batch(usize::from(self.settings.batch_size))
+                .await?;
+            let Some(last) = batch.last().map(|e| e.position) else {
+                return Err(ProjectorError::SubscriptionEnded.into());
+            };
+            let started = std::time::Instant::now();
+            publish(&channel, &exchange, &batch).await?;
+            // Not in a transaction with the output, which is on the broker; and not
+            // announced, since no read waits for the warehouse.
+            checkpoint::advance(&mut *self.pool.acquire().await?, FEED_NAME, at, last).await?;
+            *published = true;
+            metrics::counter!("warehouse_feed_events_published_total")
+                .increment(batch.len() as u64);
+            metrics::histogram!("warehouse_feed_batch_seconds")
+                .record(started.elapsed().as_secs_f64());
+            tracing::debug!(events = batch.len(), position = %last, "batch confirmed");
+            at = last;
+        }
+    }
+}
+
+/// Publishes a batch and waits for every confirm. Publishing all first and awaiting after
+/// keeps one round trip per batch instead of one per message.
+async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    batch: &[RecordedEvent],
+) -> Result<(), FeedError> {
+    let mut pending = Vec::with_capacity(batch.len());
+    for event in batch {
+        let message = FeedMessage::from_recorded(event)?;
+        let body = serde_json::to_vec(&message).map_err(|_| FeedError::NotConfirmed(event.id))?;
+        // Mandatory: a message no queue takes comes back instead of vanishing.
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        let confirm = channel
+            .basic_publish(
+                exchange.into(),
+                message.event_type.as_str().into(),
+                options,
+                &body,
+                message.properties(),
+            )
+            .await?;
+        pending.push((message.id, confirm));
+    }
+    for (id, confirm) in pending {
+        let confirmation = confirm.await?;
+        if !confirmation.is_ack() || confirmation.take_message().is_some() {
+            return Err(FeedError::NotConfirmed(id));
+        }
+    }
+    Ok(())
+}
