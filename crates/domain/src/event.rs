@@ -1,15 +1,25 @@
-//! How domain events cross into and out of the log: stable type names, a schema version, and
-//! the upcasting of older versions on the way in.
+//! The codec of stored events: how domain events cross into and out of the log. Stable type
+//! names, a schema version per type, and the upcasting of older versions on the way in. Pure:
+//! every writer encodes and every reader decodes through here.
+//!
+//! Each aggregate's event enum is an [`EventFamily`] that knows its own type names and
+//! upcasters; [`DomainEvent`] is the registry of families, one line per aggregate.
 
-use crate::{LobbyEvent, TrainEvent};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-/// Any event of the domain, as read back from the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum DomainEvent {
-    Train(TrainEvent),
-    Lobby(LobbyEvent),
+/// One aggregate's events, as the log stores them.
+pub trait EventFamily: Serialize + DeserializeOwned {
+    /// Every stored type name of the family, with its current schema version. A breaking
+    /// change raises the version and teaches [`upcast`](Self::upcast) the previous shape.
+    const TYPES: &'static [(&'static str, u32)];
+
+    /// The stable type name of this event: its serde tag, stored beside the data.
+    fn event_type(&self) -> &'static str;
+
+    /// Brings stored data of `event_type` from `version` to `version + 1`.
+    fn upcast(_event_type: &str, _version: u32, _data: &mut Value) {}
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,74 +37,85 @@ pub enum DecodeError {
     },
 }
 
-const LOBBY_TYPES: [&str; 2] = ["LobbyOpened", "LobbyClosed"];
-const TRAIN_TYPES: [&str; 6] = [
-    "TrainRegistered",
-    "TrainDetailsChanged",
-    "SeatBooked",
-    "BookingHolderChanged",
-    "BookingCancelled",
-    "TrainRemoved",
-];
+/// The registry of event families: `Variant(Family)` per aggregate.
+macro_rules! domain_events {
+    ($($variant:ident($family:ty)),+ $(,)?) => {
+        /// Any event of the domain, as read back from the log.
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(untagged)]
+        pub enum DomainEvent {
+            $($variant($family)),+
+        }
+
+        impl DomainEvent {
+            /// The stable type name, as stored beside the data.
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(event) => event.event_type()),+
+                }
+            }
+        }
+
+        /// The current schema version of an event type; `None` for an unknown type.
+        pub fn current_version(event_type: &str) -> Option<u32> {
+            None$(.or_else(|| version_in::<$family>(event_type)))+
+        }
+
+        fn decode_family(
+            event_type: &str,
+            version: u32,
+            data: Value,
+        ) -> Result<DomainEvent, DecodeError> {
+            $(
+                if let Some(current) = version_in::<$family>(event_type) {
+                    return decode_in::<$family>(event_type, version, current, data)
+                        .map(DomainEvent::$variant);
+                }
+            )+
+            Err(DecodeError::UnknownType(event_type.to_owned()))
+        }
+
+        $(
+            impl From<$family> for DomainEvent {
+                fn from(event: $family) -> Self {
+                    Self::$variant(event)
+                }
+            }
+
+            impl TryFrom<DomainEvent> for $family {
+                type Error = DomainEvent;
+
+                fn try_from(event: DomainEvent) -> Result<Self, DomainEvent> {
+                    match event {
+                        DomainEvent::$variant(event) => Ok(event),
+                        other => Err(other),
+                    }
+                }
+            }
+        )+
+    };
+}
+
+domain_events! {
+    Train(crate::TrainEvent),
+    Lobby(crate::LobbyEvent),
+}
 
 impl DomainEvent {
-    /// The stable type name, as stored beside the data.
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            Self::Train(TrainEvent::TrainRegistered { .. }) => TRAIN_TYPES[0],
-            Self::Train(TrainEvent::TrainDetailsChanged { .. }) => TRAIN_TYPES[1],
-            Self::Train(TrainEvent::SeatBooked { .. }) => TRAIN_TYPES[2],
-            Self::Train(TrainEvent::BookingHolderChanged { .. }) => TRAIN_TYPES[3],
-            Self::Train(TrainEvent::BookingCancelled { .. }) => TRAIN_TYPES[4],
-            Self::Train(TrainEvent::TrainRemoved { .. }) => TRAIN_TYPES[5],
-            Self::Lobby(LobbyEvent::LobbyOpened { .. }) => LOBBY_TYPES[0],
-            Self::Lobby(LobbyEvent::LobbyClosed { .. }) => LOBBY_TYPES[1],
-        }
-    }
-
-    /// The schema version this event is written with. Raise it for a breaking change, with an
-    /// upcaster for the previous shape in [`upcast`].
+    /// The schema version this event is written with.
     pub fn schema_version(&self) -> u32 {
         current_version(self.event_type()).unwrap_or(1)
     }
 
     /// The event as stored: a JSON object whose `type` field repeats the type name.
-    pub fn encode(&self) -> serde_json::Value {
+    pub fn encode(&self) -> Value {
         // Serialising plain data with string keys cannot fail.
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
-    /// Reads an event back, upcasting older schema versions to the current shape. Every reader
-    /// (live projections, rebuild, verify, the warehouse feed) decodes through here.
-    pub fn decode(
-        event_type: &str,
-        version: u32,
-        data: serde_json::Value,
-    ) -> Result<Self, DecodeError> {
-        let current = current_version(event_type)
-            .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
-        if version == 0 || version > current {
-            return Err(DecodeError::UnsupportedVersion {
-                event_type: event_type.to_owned(),
-                version,
-            });
-        }
-        let data = upcast(event_type, version, current, data);
-        let malformed = |source| DecodeError::Malformed {
-            event_type: event_type.to_owned(),
-            source,
-        };
-        let event = if TRAIN_TYPES.contains(&event_type) {
-            serde_json::from_value(data)
-                .map(Self::Train)
-                .map_err(malformed)?
-        } else if LOBBY_TYPES.contains(&event_type) {
-            serde_json::from_value(data)
-                .map(Self::Lobby)
-                .map_err(malformed)?
-        } else {
-            return Err(DecodeError::UnknownType(event_type.to_owned()));
-        };
+    /// Reads an event back, upcasting older schema versions to the current shape.
+    pub fn decode(event_type: &str, version: u32, data: Value) -> Result<Self, DecodeError> {
+        let event = decode_family(event_type, version, data)?;
         // The stored type name and the data's own tag must agree.
         if event.event_type() != event_type {
             return Err(DecodeError::TypeMismatch {
@@ -105,42 +126,52 @@ impl DomainEvent {
     }
 }
 
-/// The current schema version of an event type; `None` for an unknown type.
-pub fn current_version(event_type: &str) -> Option<u32> {
-    match event_type {
-        "SeatBooked" => Some(2),
-        known if TRAIN_TYPES.contains(&known) || LOBBY_TYPES.contains(&known) => Some(1),
-        _ => None,
-    }
+/// An event as the log stores it: `(type, data, metadata)`, the metadata carrying the schema
+/// version.
+pub fn encode(event: &DomainEvent) -> (&'static str, Value, Value) {
+    let metadata = serde_json::json!({ "schema_version": event.schema_version() });
+    (event.event_type(), event.encode(), metadata)
 }
 
-/// Brings stored data of an older version up to the current shape, one version at a time.
-fn upcast(
+/// Reads a stored event back from its type, metadata and data.
+pub fn decode(event_type: &str, metadata: &Value, data: Value) -> Result<DomainEvent, DecodeError> {
+    DomainEvent::decode(event_type, stored_version(metadata), data)
+}
+
+/// The schema version recorded in an event's metadata. Events written before versions were
+/// recorded are the first version.
+pub fn stored_version(metadata: &Value) -> u32 {
+    metadata
+        .get("schema_version")
+        .and_then(Value::as_u64)
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(1)
+}
+
+fn version_in<F: EventFamily>(event_type: &str) -> Option<u32> {
+    F::TYPES
+        .iter()
+        .find(|(name, _)| *name == event_type)
+        .map(|(_, version)| *version)
+}
+
+fn decode_in<F: EventFamily>(
     event_type: &str,
-    mut version: u32,
+    version: u32,
     current: u32,
-    mut data: serde_json::Value,
-) -> serde_json::Value {
-    while version < current {
-        if let ("SeatBooked", 1, serde_json::Value::Object(fields)) =
-            (event_type, version, &mut data)
-        {
-            // v1 bookings were always for one seat.
-            fields.entry("seat_count").or_insert(serde_json::json!(1));
-        }
-        version += 1;
+    mut data: Value,
+) -> Result<F, DecodeError> {
+    if version == 0 || version > current {
+        return Err(DecodeError::UnsupportedVersion {
+            event_type: event_type.to_owned(),
+            version,
+        });
     }
-    data
-}
-
-impl From<TrainEvent> for DomainEvent {
-    fn from(event: TrainEvent) -> Self {
-        Self::Train(event)
+    for from in version..current {
+        F::upcast(event_type, from, &mut data);
     }
-}
-
-impl From<LobbyEvent> for DomainEvent {
-    fn from(event: LobbyEvent) -> Self {
-        Self::Lobby(event)
-    }
+    serde_json::from_value(data).map_err(|source| DecodeError::Malformed {
+        event_type: event_type.to_owned(),
+        source,
+    })
 }

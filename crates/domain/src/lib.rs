@@ -12,7 +12,9 @@ mod schedule;
 mod train;
 
 pub use decider::Decider;
-pub use event::{DecodeError, DomainEvent, current_version};
+pub use event::{
+    DecodeError, DomainEvent, EventFamily, current_version, decode, encode, stored_version,
+};
 pub use ids::{BookingId, LobbyId, TrainId};
 pub use lobby::{Lobby, LobbyCloseReason, LobbyCommand, LobbyError, LobbyEvent, LobbyState};
 pub use schedule::{Route, SeatCount, TravelTime, ValueError};

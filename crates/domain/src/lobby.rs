@@ -24,6 +24,12 @@ pub enum LobbyCommand {
         reason: LobbyCloseReason,
         at: DateTime<Utc>,
     },
+    /// Closes whichever lobby is open; nothing to do when none is. What a reaction sends,
+    /// since it does not know the lobby's id.
+    CloseOpen {
+        reason: LobbyCloseReason,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +133,15 @@ impl Decider for Lobby {
                 closed_at: at,
             }]),
             (_, LobbyCommand::Close { .. }) => Err(LobbyError::LobbyNotFound),
+            (LobbyState::Open { lobby_id, train_id }, LobbyCommand::CloseOpen { reason, at }) => {
+                Ok(vec![LobbyEvent::LobbyClosed {
+                    lobby_id: *lobby_id,
+                    train_id: *train_id,
+                    reason,
+                    closed_at: at,
+                }])
+            }
+            (_, LobbyCommand::CloseOpen { .. }) => Ok(Vec::new()),
         }
     }
 
@@ -138,6 +153,17 @@ impl Decider for Lobby {
             LobbyEvent::LobbyClosed {
                 lobby_id, train_id, ..
             } => LobbyState::Closed { lobby_id, train_id },
+        }
+    }
+}
+
+impl crate::EventFamily for LobbyEvent {
+    const TYPES: &'static [(&'static str, u32)] = &[("LobbyOpened", 1), ("LobbyClosed", 1)];
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::LobbyOpened { .. } => "LobbyOpened",
+            Self::LobbyClosed { .. } => "LobbyClosed",
         }
     }
 }

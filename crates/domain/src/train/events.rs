@@ -82,3 +82,32 @@ impl TrainEvent {
         }
     }
 }
+
+impl crate::EventFamily for TrainEvent {
+    const TYPES: &'static [(&'static str, u32)] = &[
+        ("TrainRegistered", 1),
+        ("TrainDetailsChanged", 1),
+        ("SeatBooked", 2),
+        ("BookingHolderChanged", 1),
+        ("BookingCancelled", 1),
+        ("TrainRemoved", 1),
+    ];
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::TrainRegistered { .. } => "TrainRegistered",
+            Self::TrainDetailsChanged { .. } => "TrainDetailsChanged",
+            Self::SeatBooked { .. } => "SeatBooked",
+            Self::BookingHolderChanged { .. } => "BookingHolderChanged",
+            Self::BookingCancelled { .. } => "BookingCancelled",
+            Self::TrainRemoved { .. } => "TrainRemoved",
+        }
+    }
+
+    fn upcast(event_type: &str, version: u32, data: &mut serde_json::Value) {
+        if let ("SeatBooked", 1, serde_json::Value::Object(fields)) = (event_type, version, data) {
+            // v1 bookings were always for one seat.
+            fields.entry("seat_count").or_insert(serde_json::json!(1));
+        }
+    }
+}

@@ -127,3 +127,34 @@ fn the_successor_lobby_closes_by_its_own_id() {
         .when(close(NEXT_LOBBY))
         .then(&[closed(NEXT_LOBBY)]);
 }
+
+fn close_open() -> LobbyCommand {
+    LobbyCommand::CloseOpen {
+        reason: LobbyCloseReason::TrainRemoved,
+        at: at(2),
+    }
+}
+
+#[test]
+fn closing_whichever_lobby_is_open_closes_it_without_knowing_its_id() {
+    given::<Lobby>(&[opened(LOBBY)])
+        .when(close_open())
+        .then(&[LobbyEvent::LobbyClosed {
+            lobby_id: LOBBY,
+            train_id: TRAIN,
+            reason: LobbyCloseReason::TrainRemoved,
+            closed_at: at(2),
+        }]);
+}
+
+#[test]
+fn closing_whichever_lobby_is_open_when_none_ever_opened_records_nothing() {
+    given::<Lobby>(&[]).when(close_open()).then(&[]);
+}
+
+#[test]
+fn closing_whichever_lobby_is_open_after_it_closed_records_nothing() {
+    given::<Lobby>(&[opened(LOBBY), closed(LOBBY)])
+        .when(close_open())
+        .then(&[]);
+}

@@ -1,0 +1,134 @@
+//! The error type every HTTP service shares: business refusals become 4xx with a `detail`,
+//! anything unexpected an opaque 500 that is logged once, in full, here. A service with
+//! refusals of its own (the gateway's 429 and 504) wraps it in its own type.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+/// One invalid input, in the shape FastAPI clients know: `{"loc": [...], "msg": ..., "type": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Where: `["body", "route"]`, `["path", "train_id"]`, `["query", "limit"]`, ...
+    #[schema(value_type = Vec<String>)]
+    pub loc: Vec<serde_json::Value>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub kind: &'static str,
+}
+
+impl FieldError {
+    pub fn new(loc: &[&str], msg: impl Into<String>, kind: &'static str) -> Self {
+        Self {
+            loc: loc.iter().map(|part| json!(part)).collect(),
+            msg: msg.into(),
+            kind,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("request body too large")]
+    TooLarge,
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("request timed out")]
+    Timeout,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn invalid(error: FieldError) -> Self {
+        Self::Invalid(vec![error])
+    }
+
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, detail) = match self {
+            Self::NotFound(message) => (StatusCode::NOT_FOUND, json!(message)),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, json!("Method Not Allowed")),
+            Self::BadRequest(message) => (StatusCode::BAD_REQUEST, json!(message)),
+            Self::Conflict(message) => (StatusCode::CONFLICT, json!(message)),
+            Self::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, json!(errors)),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!("Request body too large"),
+            ),
+            Self::Unavailable(source) => {
+                tracing::warn!(error = %source, cause = ?source.source(), "dependency unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!("Service temporarily unavailable, please retry"),
+                )
+            }
+            Self::Timeout => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!("Request timed out, please retry"),
+            ),
+            Self::Internal(source) => {
+                tracing::error!(error = ?source, "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!("Internal Server Error"),
+                )
+            }
+        };
+        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1);
+        detail_response(status, detail, retry_after)
+    }
+}
+
+/// `{"detail": ...}` with `status`, and `Retry-After` when the client should come back later.
+pub fn detail_response(
+    status: StatusCode,
+    detail: serde_json::Value,
+    retry_after_secs: Option<u64>,
+) -> Response {
+    let mut response = (status, axum::Json(json!({ "detail": detail }))).into_response();
+    if let Some(secs) = retry_after_secs {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    response
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match event_store::postgres::classify(error) {
+            event_store::StoreError::Unavailable(source) => Self::Unavailable(source),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<event_store::StoreError> for ApiError {
+    fn from(error: event_store::StoreError) -> Self {
+        match error {
+            event_store::StoreError::Unavailable(source) => Self::Unavailable(source),
+            event_store::StoreError::WrongExpectedRevision { .. } => {
+                Self::Conflict("Concurrent change, please retry".into())
+            }
+            other => Self::internal(other),
+        }
+    }
+}
