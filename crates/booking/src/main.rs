@@ -178,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
     // A missing .env is normal; settings then come from flags and the environment.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    command_api::metrics::prometheus();
+    http_kit::metrics::prometheus();
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     let tracker = TaskTracker::new();
@@ -357,7 +357,8 @@ async fn main() -> anyhow::Result<()> {
         Role::Migrate { common } => {
             let (_store, pool) = common.start().await?;
             let api = command_api::Settings::with_listen(([127, 0, 0, 1], 0).into());
-            command_api::AppState::new(api, _store, pool, shutdown.clone()).await?;
+            command_api::AppState::new(api, _store, pool, projector::followers(), shutdown.clone())
+                .await?;
             tracing::info!("migrations applied");
             return Ok(());
         }

@@ -13,7 +13,9 @@ pub(crate) async fn serve_api(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let listener = bind(settings.listen, "command API").await?;
-    let state = command_api::AppState::new(settings, store, pool, shutdown.clone()).await?;
+    let read_models = projector::followers();
+    let state =
+        command_api::AppState::new(settings, store, pool, read_models, shutdown.clone()).await?;
     spawn_server(
         tracker,
         "command API",
@@ -30,7 +32,9 @@ pub(crate) async fn serve_gateway(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let listener = bind(settings.listen, "lobby gateway").await?;
-    let state = lobby_gateway::AppState::new(settings, store, pool, shutdown.clone()).await?;
+    let read_models = projector::followers();
+    let state =
+        lobby_gateway::AppState::new(settings, store, pool, read_models, shutdown.clone()).await?;
     spawn_server(
         tracker,
         "lobby gateway",
@@ -96,10 +100,7 @@ pub(crate) async fn serve_ops(
                 }
             }),
         )
-        .route(
-            "/metrics",
-            get(|| async { command_api::metrics::prometheus().render() }),
-        );
+        .route("/metrics", get(http_kit::metrics::render));
     tracing::info!(address = %listen, "health and metrics listening");
     tracker.spawn(async move {
         let served = axum::serve(listener, router)

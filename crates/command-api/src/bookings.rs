@@ -2,8 +2,6 @@
 //! boundary for seats; reads come from the `read_models.bookings` table.
 
 use crate::AppState;
-use crate::error::ApiError;
-use crate::input::{Fields, Page, PathId};
 use crate::trains::on_train;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -12,7 +10,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use domain::{BookingId, TrainCommand, TrainId};
+use http_kit::{ApiError, Body, Fields, Page, PathId, Valid};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -92,17 +92,59 @@ pub(crate) async fn show(
         .ok_or(ApiError::NotFound("Booking not found"))
 }
 
-fn credentials(body: &mut Fields) -> Option<String> {
-    let raw = body
-        .string("user_credentials", true)
-        .map(|c| domain::user_credentials(&c));
-    body.check("user_credentials", raw)
+/// A new booking.
+#[derive(ToSchema)]
+pub(crate) struct NewBooking {
+    #[schema(example = 1)]
+    train_id: i64,
+    /// 1 to 100 characters once trimmed, no NUL character; one active booking per user per
+    /// train.
+    #[schema(
+        example = "Tom Ford",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*$"
+    )]
+    user_credentials: String,
+}
+
+impl Body for NewBooking {
+    fn read(body: &mut Fields) -> Option<Self> {
+        let train_id = body.integer("train_id", true);
+        let user_credentials = body.required_str("user_credentials", domain::user_credentials);
+        Some(Self {
+            train_id: train_id?,
+            user_credentials: user_credentials?,
+        })
+    }
+}
+
+/// A new holder for a booking.
+#[derive(ToSchema)]
+pub(crate) struct BookingHolder {
+    /// 1 to 100 characters once trimmed, no NUL character.
+    #[schema(
+        example = "Jo Malone",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*$"
+    )]
+    user_credentials: String,
+}
+
+impl Body for BookingHolder {
+    fn read(body: &mut Fields) -> Option<Self> {
+        let user_credentials = body.required_str("user_credentials", domain::user_credentials);
+        Some(Self {
+            user_credentials: user_credentials?,
+        })
+    }
 }
 
 #[utoipa::path(
     post, path = "/bookings", operation_id = "create_booking", tag = "bookings",
     params(crate::openapi::IdempotencyKey),
-    request_body = crate::openapi::NewBooking,
+    request_body = NewBooking,
     responses(
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 404, description = "Train to book ticket for not found", body = crate::openapi::Detail),
@@ -116,14 +158,11 @@ fn credentials(body: &mut Fields) -> Option<String> {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    mut body: Fields,
+    Valid(NewBooking {
+        train_id,
+        user_credentials,
+    }): Valid<NewBooking>,
 ) -> Result<Response, ApiError> {
-    let train_id = body.integer("train_id", true);
-    let user_credentials = credentials(&mut body);
-    body.finish()?;
-    let (Some(train_id), Some(user_credentials)) = (train_id, user_credentials) else {
-        return Err(ApiError::internal("a validated booking body lacks a field"));
-    };
     if train_id <= 0 {
         return Err(ApiError::NotFound(NO_TRAIN));
     }
@@ -142,7 +181,7 @@ pub(crate) async fn create(
     params(
         ("booking_id" = i64, Path),
     ),
-    request_body = crate::openapi::BookingHolder,
+    request_body = BookingHolder,
     responses(
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 404, description = "Booking not found", body = crate::openapi::Detail),
@@ -157,13 +196,8 @@ pub(crate) async fn create(
 pub(crate) async fn update(
     State(state): State<AppState>,
     PathId(id): PathId,
-    mut body: Fields,
+    Valid(BookingHolder { user_credentials }): Valid<BookingHolder>,
 ) -> Result<Response, ApiError> {
-    let user_credentials = credentials(&mut body);
-    body.finish()?;
-    let Some(user_credentials) = user_credentials else {
-        return Err(ApiError::internal("a validated booking body lacks a field"));
-    };
     let train_id = train_of(&state, id).await?;
     let command = TrainCommand::ChangeBookingHolder {
         booking_id: BookingId(id),

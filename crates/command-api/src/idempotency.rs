@@ -6,13 +6,12 @@
 //! marks a key as in flight first, so two concurrent retries cannot both book.
 
 use crate::AppState;
-use crate::error::{ApiError, FieldError};
-use crate::redis_link::RedisLink;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http_kit::{ApiError, FieldError, RedisLink};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};

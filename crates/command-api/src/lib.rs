@@ -2,51 +2,29 @@
 //! the read models. Commands answer only once the read models show them (read your writes).
 
 mod bookings;
-mod error;
-mod executor;
-mod freshness;
 mod idempotency;
-pub mod ids;
-pub mod input;
-pub mod metrics;
 pub mod openapi;
-mod redis_link;
+mod reactors;
 mod trains;
 
-pub use error::{ApiError, FieldError};
-pub use executor::{Aggregate, CommandError, Decided, Executor, ExecutorSettings};
-pub use freshness::Freshness;
-pub use redis_link::RedisLink;
-
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
+use commands::reactor::RunnerSettings;
+use commands::{Executor, ExecutorSettings, Follower, Freshness, Ids};
 use domain::{Lobby, Train};
 use event_store::{AnyStore, Position};
-use serde_json::json;
+use http_kit::routes::{self, StatusBody};
+use http_kit::{ApiError, FieldError, MIN_POSITION_HEADER};
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-
-/// This crate's migrations. Several crates migrate the same database with version numbers
-/// that never collide, so each ignores the others' entries in the shared history.
-fn migrator() -> sqlx::migrate::Migrator {
-    let mut migrator = sqlx::migrate!("./migrations");
-    migrator.set_ignore_missing(true);
-    migrator
-}
-
-/// Creates or upgrades this crate's schema (the id sequences), for roles that allocate ids
-/// without running the command API.
-pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    migrator().run(pool).await
-}
+use tokio_util::task::TaskTracker;
 
 /// Settings of the command API role. No `Debug`: the Redis URL may hold a password.
 #[derive(Clone, clap::Args)]
@@ -119,23 +97,28 @@ pub struct AppState {
 
 struct Inner {
     pool: PgPool,
+    store: AnyStore,
     trains: Executor<Train>,
-    lobbies: Executor<Lobby>,
-    ids: ids::Ids,
+    ids: Ids,
     freshness: Freshness,
     replies: idempotency::Replies,
     settings: Settings,
+    /// The command workers, the checkpoint follower and the reactors; `run` waits for them.
+    tracker: TaskTracker,
 }
 
 impl AppState {
-    /// Runs the command API's migrations and wires its parts. `pool` is the read-model database.
+    /// Runs the id sequences' migration, starts the reactors and follows the checkpoints of
+    /// the `read_models` (the projections that commands wait for) and of the reactors, until
+    /// `shutdown`. `pool` is the read-model database.
     pub async fn new(
         settings: Settings,
         store: AnyStore,
         pool: PgPool,
+        read_models: Vec<Follower>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        migrate(&pool).await?;
+        commands::migrate(&pool).await?;
         let executor = ExecutorSettings {
             retries: settings.command_retries,
             max_batch: usize::from(settings.command_batch_max),
@@ -145,15 +128,37 @@ impl AppState {
             settings.redis_url.as_deref(),
             Duration::from_secs(settings.idempotency_ttl_secs),
         )?;
+        let tracker = TaskTracker::new();
+        let lobbies = Arc::new(Executor::<Lobby>::new(
+            store.clone(),
+            executor,
+            tracker.clone(),
+            shutdown.clone(),
+        ));
+        let reactors = reactors::start(reactors::Context {
+            store: &store,
+            pool: &pool,
+            lobbies,
+            settings: RunnerSettings::default(),
+            tracker: &tracker,
+            shutdown: &shutdown,
+        });
         Ok(Self {
             inner: Arc::new(Inner {
-                trains: Executor::new(store.clone(), executor),
-                lobbies: Executor::new(store, executor),
-                ids: ids::Ids::new(pool.clone()),
-                freshness: Freshness::start(pool.clone(), shutdown),
+                trains: Executor::new(store.clone(), executor, tracker.clone(), shutdown.clone()),
+                ids: Ids::new(pool.clone()),
+                freshness: Freshness::start(
+                    pool.clone(),
+                    read_models,
+                    reactors,
+                    &tracker,
+                    shutdown,
+                ),
                 pool,
+                store,
                 replies,
                 settings,
+                tracker,
             }),
         })
     }
@@ -162,15 +167,15 @@ impl AppState {
         &self.inner.pool
     }
 
+    pub fn store(&self) -> &AnyStore {
+        &self.inner.store
+    }
+
     pub fn trains(&self) -> &Executor<Train> {
         &self.inner.trains
     }
 
-    pub fn lobbies(&self) -> &Executor<Lobby> {
-        &self.inner.lobbies
-    }
-
-    pub fn ids(&self) -> &ids::Ids {
+    pub fn ids(&self) -> &Ids {
         &self.inner.ids
     }
 
@@ -190,10 +195,12 @@ impl AppState {
         stream: &str,
         position: Option<Position>,
     ) -> Result<Response, ApiError> {
-        Ok(self
-            .freshness()
-            .recorded(id, stream, position, self.read_timeout())
-            .await)
+        if let Some(position) = position {
+            self.freshness()
+                .wait(stream, position, self.read_timeout())
+                .await;
+        }
+        Ok(http_kit::recorded(id, position))
     }
 
     /// Honours `X-Min-Position` on a query: waits (bounded) until the read models pass it.
@@ -219,98 +226,51 @@ impl AppState {
     }
 }
 
-/// Response header carrying the log position of a command's events.
-pub const POSITION_HEADER: &str = "x-event-position";
-/// Request header asking a query to wait for a position.
-pub const MIN_POSITION_HEADER: &str = "x-min-position";
-
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let settings = &state.inner.settings;
-    Router::new()
+    let router = Router::new()
         .route("/status", get(status))
-        .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route("/metrics", get(metrics::render))
-        .route("/openapi.json", get(openapi::document))
-        .merge(openapi::docs())
+        .merge(routes::service())
+        .merge(http_kit::openapi::serve(openapi::api()))
         .merge(trains::routes())
         .merge(bookings::routes())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            settings.max_body_bytes,
-        ))
+        .with_state(state.clone());
+    let router = routes::common(router, settings.max_body_bytes)
         .layer(axum::middleware::from_fn_with_state(
             Duration::from_millis(settings.request_timeout_ms),
-            deadline,
+            routes::deadline,
         ))
-        .layer(axum::middleware::from_fn(metrics::track))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(http_kit::metrics::track));
+    routes::outer(router)
 }
 
-/// Serves until `shutdown`, then finishes in-flight requests.
+/// Serves until `shutdown`, then finishes in-flight requests and waits for the background
+/// tasks (command workers, reactors, the checkpoint follower) to stop.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let tracker = state.inner.tracker.clone();
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+        .await;
+    tracker.close();
+    tracker.wait().await;
+    served
 }
 
-/// `{"status": "OK", "message": ...}`, in the documented field order.
-#[derive(serde::Serialize)]
-struct Status {
-    status: &'static str,
-    message: &'static str,
-}
-
-#[utoipa::path(get, path = "/status", tag = "service", responses((status = 200, body = crate::openapi::StatusBody)))]
-pub(crate) async fn status() -> Json<Status> {
-    Json(Status {
-        status: "OK",
-        message: "Train booking service is running",
-    })
-}
-
-async fn live() -> Json<serde_json::Value> {
-    Json(json!({ "status": "OK" }))
+#[utoipa::path(get, path = "/status", tag = "service", responses((status = 200, body = StatusBody)))]
+pub(crate) async fn status() -> Json<StatusBody> {
+    StatusBody::running("Train booking service is running")
 }
 
 async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    sqlx::query("SELECT 1").execute(state.pool()).await?;
-    Ok(Json(json!({ "status": "OK" })))
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound("Not Found")
-}
-
-/// The JSON 405 of every router (command API and gateway alike).
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
-}
-
-async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
-    }
-}
-
-fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({ "detail": "Internal Server Error" })),
-    )
-        .into_response()
+    routes::database_ready(state.pool()).await
 }

@@ -2,20 +2,19 @@
 //! `read_models.trains` table.
 
 use crate::AppState;
-use crate::error::{ApiError, FieldError};
-use crate::executor::CommandError;
-use crate::input::{Fields, Page, PathId};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{NaiveDateTime, Utc};
+use commands::CommandError;
 use domain::{
-    LobbyCloseReason, LobbyCommand, LobbyState, Route, SeatCount, TrainCommand, TrainDetails,
-    TrainError, TrainId, TrainUpdate, TravelTime,
+    Route, SeatCount, TrainCommand, TrainDetails, TrainError, TrainId, TrainUpdate, TravelTime,
 };
+use http_kit::{ApiError, Body, FieldError, Fields, Page, PathId, Valid};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -102,42 +101,97 @@ pub(crate) async fn show(
     train.map(Json).ok_or(ApiError::NotFound("Train not found"))
 }
 
-/// The validated fields of a create or update body; each is `None` when absent or invalid.
-struct TrainFields {
+/// A new train.
+#[derive(ToSchema)]
+pub(crate) struct NewTrain {
+    /// 1 to 100 characters once trimmed; no NUL character (PostgreSQL cannot store one).
+    #[schema(
+        value_type = String,
+        example = "Chisinau-Bucuresti",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*$"
+    )]
+    route: Route,
+    /// Local time, `YYYY-MM-DDTHH:MM` (seconds optional); before `arrival_time`.
+    #[schema(
+        value_type = String,
+        example = "2024-09-25T06:30",
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"
+    )]
+    departure_time: TravelTime,
+    #[schema(
+        value_type = String,
+        example = "2024-09-26T11:40",
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"
+    )]
+    arrival_time: TravelTime,
+    #[schema(value_type = i64, minimum = 0, maximum = 5000, example = 100)]
+    available_seats: SeatCount,
+}
+
+impl Body for NewTrain {
+    fn read(body: &mut Fields) -> Option<Self> {
+        let route = body.required_str("route", Route::parse);
+        let departure_time = body.required_str("departure_time", TravelTime::parse);
+        let arrival_time = body.required_str("arrival_time", TravelTime::parse);
+        let available_seats = body.required_int("available_seats", SeatCount::new);
+        Some(Self {
+            route: route?,
+            departure_time: departure_time?,
+            arrival_time: arrival_time?,
+            available_seats: available_seats?,
+        })
+    }
+}
+
+/// A partial update of a train: absent or `null` fields stay as they are. `available_seats`
+/// sets the seats still free; the capacity moves with it.
+#[derive(ToSchema)]
+pub(crate) struct TrainChanges {
+    #[schema(
+        value_type = Option<String>,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*$",
+        nullable
+    )]
     route: Option<Route>,
+    #[schema(
+        value_type = Option<String>,
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$",
+        nullable
+    )]
     departure_time: Option<TravelTime>,
+    #[schema(
+        value_type = Option<String>,
+        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$",
+        nullable
+    )]
     arrival_time: Option<TravelTime>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 5000, nullable)]
     available_seats: Option<SeatCount>,
 }
 
-fn read_fields(mut body: Fields, required: bool) -> Result<TrainFields, ApiError> {
-    let route = body.string("route", required).map(|r| Route::parse(&r));
-    let route = body.check("route", route);
-    let departure = body
-        .string("departure_time", required)
-        .map(|t| TravelTime::parse(&t));
-    let departure_time = body.check("departure_time", departure);
-    let arrival = body
-        .string("arrival_time", required)
-        .map(|t| TravelTime::parse(&t));
-    let arrival_time = body.check("arrival_time", arrival);
-    let seats = body
-        .integer("available_seats", required)
-        .map(SeatCount::new);
-    let available_seats = body.check("available_seats", seats);
-    body.finish()?;
-    Ok(TrainFields {
-        route,
-        departure_time,
-        arrival_time,
-        available_seats,
-    })
+impl Body for TrainChanges {
+    fn read(body: &mut Fields) -> Option<Self> {
+        let route = body.optional_str("route", Route::parse);
+        let departure_time = body.optional_str("departure_time", TravelTime::parse);
+        let arrival_time = body.optional_str("arrival_time", TravelTime::parse);
+        let available_seats = body.optional_int("available_seats", SeatCount::new);
+        Some(Self {
+            route: route?,
+            departure_time: departure_time?,
+            arrival_time: arrival_time?,
+            available_seats: available_seats?,
+        })
+    }
 }
 
 #[utoipa::path(
     post, path = "/trains", operation_id = "create_train", tag = "trains",
     params(crate::openapi::IdempotencyKey),
-    request_body = crate::openapi::NewTrain,
+    request_body = NewTrain,
     responses(
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 409, description = "A request with this Idempotency-Key is still in progress", body = crate::openapi::Detail),
@@ -149,17 +203,13 @@ fn read_fields(mut body: Fields, required: bool) -> Result<TrainFields, ApiError
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    body: Fields,
+    Valid(NewTrain {
+        route,
+        departure_time,
+        arrival_time,
+        available_seats,
+    }): Valid<NewTrain>,
 ) -> Result<Response, ApiError> {
-    let fields = read_fields(body, true)?;
-    let (Some(route), Some(departure_time), Some(arrival_time), Some(seats)) = (
-        fields.route,
-        fields.departure_time,
-        fields.arrival_time,
-        fields.available_seats,
-    ) else {
-        return Err(ApiError::internal("a validated train body lacks a field"));
-    };
     // Checked here too, so a refused train does not use up an id.
     if departure_time >= arrival_time {
         return Err(refusal(
@@ -176,7 +226,7 @@ pub(crate) async fn create(
     let command = TrainCommand::Register {
         train_id,
         details,
-        seats,
+        seats: available_seats,
         at: Utc::now(),
     };
     on_train(&state, train_id, command, "Train not found", train_id.0).await
@@ -187,7 +237,7 @@ pub(crate) async fn create(
     params(
         ("train_id" = i64, Path),
     ),
-    request_body = crate::openapi::TrainChanges,
+    request_body = TrainChanges,
     responses(
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 404, description = "Train not found", body = crate::openapi::Detail),
@@ -200,14 +250,13 @@ pub(crate) async fn create(
 pub(crate) async fn update(
     State(state): State<AppState>,
     PathId(id): PathId,
-    body: Fields,
+    Valid(changes): Valid<TrainChanges>,
 ) -> Result<Response, ApiError> {
-    let fields = read_fields(body, false)?;
     let update = TrainUpdate {
-        route: fields.route,
-        departure_time: fields.departure_time,
-        arrival_time: fields.arrival_time,
-        available_seats: fields.available_seats,
+        route: changes.route,
+        departure_time: changes.departure_time,
+        arrival_time: changes.arrival_time,
+        available_seats: changes.available_seats,
     };
     let train_id = TrainId(id);
     let command = TrainCommand::Update {
@@ -218,7 +267,8 @@ pub(crate) async fn update(
 }
 
 /// Removes the train: its active bookings are cancelled in the same append, and its lobby, if
-/// one is open, is closed right after.
+/// one is open, is closed by a reaction. The answer comes once that closing is recorded and
+/// the read models show both.
 #[utoipa::path(
     delete, path = "/trains/{train_id}", operation_id = "delete_train", tag = "trains",
     params(
@@ -240,47 +290,39 @@ pub(crate) async fn remove(
     let command = TrainCommand::Remove { at: Utc::now() };
     let decided = state
         .trains()
-        .execute(train_id.stream(), command)
+        .execute(train_id, command)
         .await
         .map_err(|e| command_error(e, "Train not found"))?;
-    close_lobby(&state, train_id).await;
+    if let Some(removed) = decided.position {
+        lobby_closed(&state, train_id, removed).await?;
+    }
     state
         .recorded(id, &train_id.stream(), decided.position)
         .await
 }
 
-/// Best effort: the lobbies read model already drops the lobby of a removed train, so a
-/// failure here leaves the read side right and is only logged.
-async fn close_lobby(state: &AppState, train_id: TrainId) {
-    let stream = train_id.lobby_stream();
-    let closed = async {
-        let (lobby, _) = state.lobbies().load(&stream).await?;
-        let LobbyState::Open { lobby_id, .. } = lobby else {
-            return Ok(None);
-        };
-        let command = LobbyCommand::Close {
-            lobby_id,
-            reason: LobbyCloseReason::TrainRemoved,
-            at: Utc::now(),
-        };
+/// Waits (bounded) until the reactions to the removal at `removed` are recorded, and until
+/// the read models show the lobby's closing, if there was a lobby to close.
+async fn lobby_closed(
+    state: &AppState,
+    train_id: TrainId,
+    removed: event_store::Position,
+) -> Result<(), ApiError> {
+    let timeout = state.read_timeout();
+    let stream = train_id.stream();
+    state
+        .freshness()
+        .wait_reactions(&stream, removed, timeout)
+        .await;
+    let lobby_stream = train_id.lobby_stream();
+    let lobby = event_store::EventStore::read_stream(state.store(), &lobby_stream).await?;
+    if let Some(last) = lobby.last().filter(|e| e.position > removed) {
         state
-            .lobbies()
-            .execute(stream.clone(), command)
-            .await
-            .map(|decided| decided.position)
-    };
-    match closed.await {
-        Ok(Some(position)) => {
-            state
-                .freshness()
-                .wait(&stream, position, state.read_timeout())
-                .await;
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, train.id = %train_id, "could not close the removed train's lobby")
-        }
+            .freshness()
+            .wait(&lobby_stream, last.position, timeout)
+            .await;
     }
+    Ok(())
 }
 
 /// Runs a command on a train's stream and answers with `id` once the read models show it.
@@ -291,13 +333,14 @@ pub(crate) async fn on_train(
     missing_train: &'static str,
     id: i64,
 ) -> Result<Response, ApiError> {
-    let stream = train_id.stream();
     let decided = state
         .trains()
-        .execute(stream.clone(), command)
+        .execute(train_id, command)
         .await
         .map_err(|e| command_error(e, missing_train))?;
-    state.recorded(id, &stream, decided.position).await
+    state
+        .recorded(id, &train_id.stream(), decided.position)
+        .await
 }
 
 /// Maps a train command's failure to the API's statuses. `missing_train` is the 404 detail.

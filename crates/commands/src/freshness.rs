@@ -56,7 +56,12 @@ impl Freshness {
 
     /// Waits until every reactor that reads `stream` has passed `position`: whatever the
     /// event called for is recorded by then.
-    pub async fn wait_reactions(&self, stream: &str, position: Position, timeout: Duration) -> bool {
+    pub async fn wait_reactions(
+        &self,
+        stream: &str,
+        position: Position,
+        timeout: Duration,
+    ) -> bool {
         self.wait_for(following(&self.reactors, stream), position, timeout)
             .await
     }

@@ -222,7 +222,7 @@ async fn broker_rate(count: usize) {
 }
 
 fn encode(event: TrainEvent) -> NewEvent {
-    projector::encode(&DomainEvent::Train(event))
+    event_store::NewEvent::from(domain::encode(&DomainEvent::Train(event)))
 }
 
 async fn lag(rate: u64, secs: u64) {

@@ -6,6 +6,7 @@
 //! exactly once, in order, with no gaps, also while many writers append at once.
 
 mod any;
+pub mod checkpoint;
 mod error;
 pub mod kurrent;
 mod position;
@@ -72,6 +73,13 @@ impl NewEvent {
     pub fn with_metadata(mut self, metadata: serde_json::Value) -> Self {
         self.metadata = metadata;
         self
+    }
+}
+
+/// An encoded event as `(type, data, metadata)`, as the domain's codec produces it.
+impl<T: Into<String>> From<(T, serde_json::Value, serde_json::Value)> for NewEvent {
+    fn from((event_type, data, metadata): (T, serde_json::Value, serde_json::Value)) -> Self {
+        Self::new(event_type, data).with_metadata(metadata)
     }
 }
 

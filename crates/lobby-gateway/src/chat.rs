@@ -6,15 +6,16 @@
 //! while it is down, chat still works within one instance.
 
 use crate::feed::{Hub, Message, Outgoing};
-use command_api::RedisLink;
 use domain::{LobbyId, TrainId};
 use futures_util::StreamExt;
+use http_kit::RedisLink;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub(crate) struct Chat {
     redis: Arc<RedisLink>,
@@ -41,6 +42,7 @@ impl Chat {
         redis: Arc<RedisLink>,
         hub: Arc<Hub>,
         channel: String,
+        tracker: &TaskTracker,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let with_redis = redis.client().is_some();
@@ -52,7 +54,7 @@ impl Chat {
             listening: AtomicBool::new(!with_redis),
         });
         if with_redis {
-            tokio::spawn(listen(Arc::clone(&chat), shutdown));
+            tracker.spawn(listen(Arc::clone(&chat), shutdown));
         }
         chat
     }

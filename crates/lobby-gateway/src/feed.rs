@@ -7,8 +7,8 @@
 //! counts only, never a traveller's credentials.
 
 use domain::{DomainEvent, LobbyCloseReason, LobbyEvent, LobbyId, TrainEvent, TrainId};
+use event_store::checkpoint::Checkpoints;
 use event_store::{AnyStore, EventStore, Filter, Position, RecordedEvent};
-use projector::Checkpoints;
 use serde::Serialize;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -191,7 +191,7 @@ pub(crate) fn filter() -> Filter {
 
 /// The message an event becomes in its train's lobby, if any.
 pub(crate) fn message(event: &RecordedEvent) -> Option<(TrainId, Outgoing)> {
-    let decoded = match projector::decode(event) {
+    let decoded = match domain::decode(&event.event_type, &event.metadata, event.data.clone()) {
         Ok(decoded) => decoded,
         Err(e) => {
             tracing::warn!(error = %e, "skipping an event the lobbies cannot read");

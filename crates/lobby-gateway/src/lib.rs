@@ -5,6 +5,7 @@
 
 mod breaker;
 mod chat;
+mod error;
 mod feed;
 mod lobbies;
 mod openapi;
@@ -13,17 +14,15 @@ mod upstream;
 mod ws;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{any, get};
 use axum::{Json, Router};
-use command_api::ids::Ids;
-use command_api::openapi::StatusBody;
-use command_api::{ApiError, Executor, ExecutorSettings, Freshness, RedisLink};
-use domain::{Lobby, Train};
-use event_store::AnyStore;
+use commands::{Executor, ExecutorSettings, Follower, Freshness, Ids};
+use domain::{Lobby, Train, TrainId};
+use event_store::{AnyStore, Position};
 use feed::Hub;
-use serde_json::json;
+use http_kit::routes::{self, StatusBody};
+use http_kit::{ApiError, RedisLink};
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -171,11 +170,14 @@ struct Inner {
     ids: Ids,
     freshness: Freshness,
     upstreams: upstream::Upstreams,
+    /// The command API's OpenAPI document, once an instance gave it.
+    upstream_document: tokio::sync::OnceCell<utoipa::openapi::OpenApi>,
     limiter: rate_limit::RateLimiter,
     hub: Arc<Hub>,
     chat: Arc<chat::Chat>,
     sockets: Arc<Semaphore>,
-    /// The websocket tasks, which outlive their HTTP requests; `run` waits for them.
+    /// The websocket tasks, which outlive their HTTP requests, and the background tasks
+    /// (log feed, chat, command workers, checkpoint follower); `run` waits for them.
     tracker: TaskTracker,
     shutdown: CancellationToken,
     settings: Settings,
@@ -183,14 +185,16 @@ struct Inner {
 
 impl AppState {
     /// Applies the id sequences' migration, starts following the log and (with Redis) the
-    /// chat channel, until `shutdown`. `pool` is the read-model database.
+    /// chat channel, until `shutdown`. `pool` is the read-model database; lobby commands wait
+    /// for the `read_models` that follow their streams.
     pub async fn new(
         settings: Settings,
         store: AnyStore,
         pool: PgPool,
+        read_models: Vec<Follower>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        command_api::migrate(&pool).await?;
+        commands::migrate(&pool).await?;
         anyhow::ensure!(
             !settings.upstreams.is_empty(),
             "at least one command API URL is needed"
@@ -199,8 +203,9 @@ impl AppState {
             settings.redis_url.as_deref(),
             "the rate limit and chat stay within this instance for now",
         )?);
+        let tracker = TaskTracker::new();
         let hub = Arc::new(Hub::new(settings.ws_buffer as usize));
-        tokio::spawn(feed::follow(
+        tracker.spawn(feed::follow(
             Arc::clone(&hub),
             store.clone(),
             pool.clone(),
@@ -210,18 +215,26 @@ impl AppState {
             Arc::clone(&redis),
             Arc::clone(&hub),
             format!("{}chat", settings.redis_key_prefix),
+            &tracker,
             shutdown.clone(),
         );
         Ok(Self {
             inner: Arc::new(Inner {
-                trains: Executor::new(store.clone(), ExecutorSettings::default()),
-                lobbies: Executor::new(store.clone(), ExecutorSettings::default()),
+                trains: executor(&store, &tracker, &shutdown),
+                lobbies: executor(&store, &tracker, &shutdown),
                 ids: Ids::new(pool.clone()),
-                freshness: Freshness::start(pool.clone(), shutdown.clone()),
+                freshness: Freshness::start(
+                    pool.clone(),
+                    read_models,
+                    Vec::new(),
+                    &tracker,
+                    shutdown.clone(),
+                ),
                 upstreams: upstream::Upstreams::new(&settings)?,
+                upstream_document: tokio::sync::OnceCell::new(),
                 limiter: rate_limit::RateLimiter::new(redis, &settings),
                 sockets: Arc::new(Semaphore::new(settings.max_websockets)),
-                tracker: TaskTracker::new(),
+                tracker,
                 hub,
                 chat,
                 pool,
@@ -236,6 +249,17 @@ impl AppState {
         Duration::from_millis(self.inner.settings.read_your_writes_timeout_ms)
     }
 
+    /// The answer to a lobby command: the bare id once the read models show the change.
+    async fn recorded(&self, id: i64, train_id: TrainId, position: Option<Position>) -> Response {
+        if let Some(position) = position {
+            self.inner
+                .freshness
+                .wait(&train_id.lobby_stream(), position, self.read_timeout())
+                .await;
+        }
+        http_kit::recorded(id, position)
+    }
+
     /// Lobby members connected to this instance.
     pub fn members(&self) -> usize {
         self.inner.hub.members()
@@ -247,41 +271,43 @@ impl AppState {
     }
 }
 
+fn executor<A: commands::Aggregate>(
+    store: &AnyStore,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Executor<A> {
+    Executor::new(
+        store.clone(),
+        ExecutorSettings::default(),
+        tracker.clone(),
+        shutdown.clone(),
+    )
+}
+
 /// The whole HTTP surface: the gateway's own paths, `/ts/...` forwarded, and the lobby
 /// service under `/ls` and directly.
 pub fn router(state: AppState) -> Router {
     let settings = &state.inner.settings;
     let lobby_service = lobbies::routes().route("/status", get(lobby_status));
-    Router::new()
+    let router = Router::new()
         .route("/status", get(gateway_status))
-        .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route(
-            "/metrics",
-            get(|| async { command_api::metrics::prometheus().render() }),
-        )
         .route("/openapi.json", get(openapi::document))
+        .merge(routes::service())
         .merge(openapi::docs())
         .route("/ts", any(upstream::forward))
         .route("/ts/{*rest}", any(upstream::forward))
         .nest("/ls", lobby_service)
         .merge(lobbies::routes())
-        .fallback(not_found)
-        .method_not_allowed_fallback(command_api::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            rate_limit::layer,
-        ))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            settings.max_body_bytes,
-        ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
-        .with_state(state)
+        .with_state(state.clone());
+    let router = routes::common(router, settings.max_body_bytes).layer(
+        axum::middleware::from_fn_with_state(state, rate_limit::layer),
+    );
+    routes::outer(router)
 }
 
-/// Serves until `shutdown`, then finishes in-flight requests and closes every websocket
-/// with a close frame.
+/// Serves until `shutdown`, then finishes in-flight requests, closes every websocket with a
+/// close frame and waits for the background tasks to stop.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -299,53 +325,23 @@ pub async fn run(
     served
 }
 
-/// `{"status": "OK", "message": ...}`, in the documented field order.
-#[derive(serde::Serialize)]
-struct Status {
-    status: &'static str,
-    message: &'static str,
-}
-
 #[utoipa::path(get, path = "/status", operation_id = "gateway_status", tag = "service", responses((status = 200, body = StatusBody)))]
-pub(crate) async fn gateway_status() -> Json<Status> {
-    Json(Status {
-        status: "OK",
-        message: "Gateway is running",
-    })
+pub(crate) async fn gateway_status() -> Json<StatusBody> {
+    StatusBody::running("Gateway is running")
 }
 
 #[utoipa::path(get, path = "/ls/status", operation_id = "lobby_status", tag = "service", responses((status = 200, body = StatusBody)))]
-pub(crate) async fn lobby_status() -> Json<Status> {
-    Json(Status {
-        status: "OK",
-        message: "Lobby service is running",
-    })
-}
-
-async fn live() -> Json<serde_json::Value> {
-    Json(json!({ "status": "OK" }))
+pub(crate) async fn lobby_status() -> Json<StatusBody> {
+    StatusBody::running("Lobby service is running")
 }
 
 async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    sqlx::query("SELECT 1").execute(&state.inner.pool).await?;
+    let ok = routes::database_ready(&state.inner.pool).await?;
     // Redis is not part of readiness: without it the gateway degrades, it does not stop.
     if !state.inner.hub.is_following() {
         return Err(ApiError::Unavailable(
             "the log feed is not followed yet".into(),
         ));
     }
-    Ok(Json(json!({ "status": "OK" })))
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound("Not Found")
-}
-
-fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({ "detail": "Internal Server Error" })),
-    )
-        .into_response()
+    Ok(ok)
 }

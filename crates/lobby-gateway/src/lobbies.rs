@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use command_api::input::{Fields, Page, PathId};
-use command_api::openapi::{Detail, Invalid, NewBooking};
-use command_api::{ApiError, CommandError};
+use commands::CommandError;
 use domain::{LobbyCloseReason, LobbyCommand, LobbyError, LobbyId, TrainId, TrainState};
+use http_kit::openapi::{Detail, IdempotencyKey, Invalid};
+use http_kit::{ApiError, Body, Fields, POSITION_HEADER, Page, PathId, Valid};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -92,11 +93,28 @@ pub(crate) async fn find(state: &AppState, id: i64) -> Result<Option<LobbyView>,
     )
 }
 
+/// A new lobby.
+#[derive(ToSchema)]
+pub(crate) struct NewLobby {
+    /// An existing train without an open lobby.
+    #[schema(example = 1)]
+    train_id: i64,
+}
+
+impl Body for NewLobby {
+    fn read(body: &mut Fields) -> Option<Self> {
+        let train_id = body.integer("train_id", true);
+        Some(Self {
+            train_id: train_id?,
+        })
+    }
+}
+
 /// Opens the train's lobby. A second lobby for the same train is a 409 (a conflict with the
 /// state of the train's lobby, like a taken seat), naming the existing lobby.
 #[utoipa::path(
     post, path = "/lobbies", operation_id = "create_lobby", tag = "lobbies",
-    request_body = crate::openapi::NewLobby,
+    request_body = NewLobby,
     responses(
         (status = 200, description = "The lobby id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 404, description = "Train not found", body = Detail),
@@ -108,13 +126,8 @@ pub(crate) async fn find(state: &AppState, id: i64) -> Result<Option<LobbyView>,
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    mut body: Fields,
+    Valid(NewLobby { train_id }): Valid<NewLobby>,
 ) -> Result<Response, ApiError> {
-    let train_id = body.integer("train_id", true);
-    body.finish()?;
-    let Some(train_id) = train_id else {
-        return Err(ApiError::internal("a validated lobby body lacks a field"));
-    };
     if train_id <= 0 || !train_exists(&state, TrainId(train_id)).await? {
         return Err(ApiError::NotFound(NO_TRAIN));
     }
@@ -134,16 +147,7 @@ pub(crate) async fn create(
         close(&state, train_id, lobby_id, LobbyCloseReason::TrainRemoved).await?;
         return Err(ApiError::NotFound(NO_TRAIN));
     }
-    Ok(state
-        .inner
-        .freshness
-        .recorded(
-            lobby_id.0,
-            &train_id.lobby_stream(),
-            position,
-            state.read_timeout(),
-        )
-        .await)
+    Ok(state.recorded(lobby_id.0, train_id, position).await)
 }
 
 /// Closes the lobby; its members get `lobby_closed` and their sockets close.
@@ -168,11 +172,7 @@ pub(crate) async fn remove(
         .ok_or(ApiError::NotFound(NO_LOBBY))?;
     let train_id = TrainId(lobby.train_id);
     let position = close(&state, train_id, LobbyId(id), LobbyCloseReason::Deleted).await?;
-    Ok(state
-        .inner
-        .freshness
-        .recorded(id, &train_id.lobby_stream(), position, state.read_timeout())
-        .await)
+    Ok(state.recorded(id, train_id, position).await)
 }
 
 async fn close(
@@ -198,7 +198,7 @@ async fn execute(
     let decided = state
         .inner
         .lobbies
-        .execute(train_id.lobby_stream(), command)
+        .execute(train_id, command)
         .await
         .map_err(command_error)?;
     Ok(decided.position)
@@ -207,10 +207,10 @@ async fn execute(
 /// Whether the train is on the schedule, read from its stream (not the read model, which may
 /// lag behind a train created through another instance).
 async fn train_exists(state: &AppState, train_id: TrainId) -> Result<bool, ApiError> {
-    let (train, _) = state
+    let train = state
         .inner
         .trains
-        .load(&train_id.stream())
+        .load(train_id)
         .await
         .map_err(|e| match e {
             CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
@@ -246,8 +246,8 @@ pub(crate) struct BookingStarted {
 /// back with their status and detail unchanged; an `Idempotency-Key` is passed along.
 #[utoipa::path(
     post, path = "/start-booking", operation_id = "start_booking", tag = "lobbies",
-    params(command_api::openapi::IdempotencyKey),
-    request_body = NewBooking,
+    params(IdempotencyKey),
+    request_body(content = inline(Object), description = "The command API's `NewBooking`: see `POST /ts/bookings`"),
     responses(
         (status = 200, description = "Booked; header X-Event-Position carries the log position", body = BookingStarted),
         (status = 400, description = "The user already has a booking for this train", body = Detail),
@@ -263,8 +263,8 @@ pub(crate) async fn start_booking(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = crate::upstream::body_bytes(body)?;
+) -> Result<Response, crate::error::GatewayError> {
+    let body = http_kit::input::body_bytes(body)?;
     let mut forwarded = HeaderMap::new();
     forwarded.insert(
         header::CONTENT_TYPE,
@@ -288,10 +288,10 @@ pub(crate) async fn start_booking(
         booking_id,
     })
     .into_response();
-    if let Some(position) = answer.headers.get(command_api::POSITION_HEADER) {
+    if let Some(position) = answer.headers.get(POSITION_HEADER) {
         response
             .headers_mut()
-            .insert(command_api::POSITION_HEADER, position.clone());
+            .insert(POSITION_HEADER, position.clone());
     }
     Ok(response)
 }

@@ -2,28 +2,29 @@
 //!
 //! The gateway serves three sets of paths, and the document has all of them: its own
 //! (`/status`), the lobby service's both at the root and under `/ls`, and the command API's
-//! under `/ts`, taken from the command API's own document so the two cannot drift apart.
+//! under `/ts`, fetched from a command API instance at run time so the two cannot drift
+//! apart and the gateway needs no part of the command API's code. The fetched document is
+//! kept once one arrives; while no instance answers, `/openapi.json` is a 503.
 //! The refusals the gateway itself adds (429 from its rate limit on every path, 413 from its
 //! body limit, 503/504 from its breaker and timeout on forwarded paths) are added to the
 //! operations here, once, rather than written into each handler's annotation.
 
+use crate::AppState;
+use crate::error::GatewayError;
 use axum::Json;
-use command_api::openapi::{Detail, Invalid, NewBooking, StatusBody};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use http_kit::ApiError;
+use http_kit::openapi::{Detail, Invalid};
+use http_kit::routes::StatusBody;
+use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr, Response, ResponseBuilder};
-use utoipa::{OpenApi, ToSchema};
 
-/// A new lobby.
-#[derive(ToSchema)]
-#[expect(
-    dead_code,
-    reason = "describes a request body for the OpenAPI document only"
-)]
-pub(crate) struct NewLobby {
-    /// An existing train without an open lobby.
-    #[schema(example = 1)]
-    train_id: i64,
-}
+/// The command API's schema of the start-booking body, which the gateway passes on as it is.
+const BOOKING_BODY: &str = "NewBooking";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -50,8 +51,7 @@ struct GatewayDoc;
         crate::ws::connect,
     ),
     components(schemas(
-        NewLobby,
-        NewBooking,
+        crate::lobbies::NewLobby,
         crate::lobbies::LobbyView,
         crate::lobbies::BookingStarted,
         Detail,
@@ -60,11 +60,27 @@ struct GatewayDoc;
 )]
 struct LobbyDoc;
 
-/// The whole document, built anew for each request (it is small and rarely asked for).
-pub(crate) fn api() -> Document {
-    let lobbies = LobbyDoc::openapi();
+/// The whole document around the command API's `upstream` one, built anew for each request
+/// (it is small and rarely asked for).
+pub(crate) fn api(upstream: Document) -> Document {
+    let mut lobbies = LobbyDoc::openapi();
+    for_each_operation(&mut lobbies, |operation| {
+        if operation.operation_id.as_deref() == Some("start_booking") {
+            operation.request_body = Some(
+                RequestBodyBuilder::new()
+                    .content(
+                        "application/json",
+                        utoipa::openapi::ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name(BOOKING_BODY)))
+                            .build(),
+                    )
+                    .required(Some(utoipa::openapi::Required::True))
+                    .build(),
+            );
+        }
+    });
     let under_ls = with_operation_prefix(lobbies.clone(), "ls_");
-    let mut forwarded = with_operation_prefix(command_api::openapi::api(), "ts_");
+    let mut forwarded = with_operation_prefix(upstream, "ts_");
     for_each_operation(&mut forwarded, |operation| {
         add_response(
             operation,
@@ -90,13 +106,52 @@ pub(crate) fn api() -> Document {
     document
 }
 
-pub(crate) async fn document() -> Json<Document> {
-    Json(api())
+/// `/openapi.json`.
+pub(crate) async fn document(
+    State(state): State<AppState>,
+) -> Result<Json<Document>, GatewayError> {
+    let upstream = state
+        .inner
+        .upstream_document
+        .get_or_try_init(|| fetch(&state))
+        .await?;
+    Ok(Json(api(upstream.clone())))
 }
 
+/// The command API's own document, from the next instance that answers.
+async fn fetch(state: &AppState) -> Result<Document, GatewayError> {
+    let answer = state
+        .inner
+        .upstreams
+        .send(
+            Method::GET,
+            "/openapi.json",
+            &HeaderMap::new(),
+            Bytes::new(),
+        )
+        .await?;
+    if answer.status != StatusCode::OK {
+        return Err(ApiError::Unavailable("the command API has no document to give".into()).into());
+    }
+    serde_json::from_slice(&answer.body).map_err(|e| ApiError::Unavailable(Box::new(e)).into())
+}
+
+/// `/docs`: the interactive docs, which load `/openapi.json` in the browser.
 pub(crate) fn docs() -> utoipa_scalar::Scalar<Document> {
     use utoipa_scalar::Servable;
-    utoipa_scalar::Scalar::with_url("/docs", api())
+    const PAGE: &str = r#"<!doctype html>
+<html>
+<head>
+  <title>Train booking lobby gateway</title>
+  <meta charset="utf-8"/>
+  <meta name="viewport" content="width=device-width, initial-scale=1"/>
+</head>
+<body>
+  <script id="api-reference" data-url="/openapi.json"></script>
+  <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
+</body>
+</html>"#;
+    utoipa_scalar::Scalar::with_url("/docs", GatewayDoc::openapi()).custom_html(PAGE)
 }
 
 /// Operation ids must be unique in a document, and the same handlers appear more than once.

@@ -6,11 +6,12 @@
 //! or while it is down, requests pass and a warning is logged; a rate limit is not worth an
 //! outage.
 
+use crate::error::GatewayError;
 use crate::{AppState, Settings};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use command_api::{ApiError, RedisLink};
+use http_kit::RedisLink;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -93,7 +94,7 @@ pub(crate) async fn layer(State(state): State<AppState>, request: Request, next:
     }
     let limiter = &state.inner.limiter;
     match limiter.check(&limiter.client(&request)).await {
-        Some(retry_after_secs) => ApiError::RateLimited { retry_after_secs }.into_response(),
+        Some(retry_after_secs) => GatewayError::RateLimited { retry_after_secs }.into_response(),
         None => next.run(request).await,
     }
 }

@@ -8,13 +8,14 @@
 //! (413, 503, 504) use the same `{"detail": ...}` shape.
 
 use crate::breaker::Breaker;
+use crate::error::GatewayError;
 use crate::{AppState, Settings};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use command_api::ApiError;
+use http_kit::ApiError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -96,7 +97,7 @@ impl Upstreams {
         path_and_query: &str,
         headers: &HeaderMap,
         body: Bytes,
-    ) -> Result<Answer, ApiError> {
+    ) -> Result<Answer, GatewayError> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let count = self.targets.len();
         for offset in 0..count {
@@ -129,18 +130,16 @@ impl Upstreams {
                     target.breaker.failed(Instant::now());
                     if e.is_timeout() {
                         tracing::warn!(upstream = %target.base, "command API timed out");
-                        return Err(ApiError::UpstreamTimeout);
+                        return Err(GatewayError::UpstreamTimeout);
                     }
                     if !e.is_connect() {
-                        return Err(ApiError::Unavailable(Box::new(e)));
+                        return Err(ApiError::Unavailable(Box::new(e)).into());
                     }
                     tracing::warn!(upstream = %target.base, error = %e, "command API unreachable; trying the next");
                 }
             }
         }
-        Err(ApiError::Unavailable(
-            "no command API instance is available".into(),
-        ))
+        Err(ApiError::Unavailable("no command API instance is available".into()).into())
     }
 }
 
@@ -163,8 +162,8 @@ pub(crate) async fn forward(
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Answer, ApiError> {
-    let body = body_bytes(body)?;
+) -> Result<Answer, GatewayError> {
+    let body = http_kit::input::body_bytes(body)?;
     let path = match uri.path().strip_prefix("/ts") {
         Some("") | None => "/",
         Some(path) => path,
@@ -178,15 +177,4 @@ pub(crate) async fn forward(
         .upstreams
         .send(method, &path_and_query, &headers, body)
         .await
-}
-
-/// A raw body, or the refusal in the API's own shape (axum's would be plain text).
-pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge
-        } else {
-            ApiError::BadRequest("Could not read the request body".into())
-        }
-    })
 }

@@ -12,9 +12,9 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use command_api::ApiError;
 use domain::{LobbyId, TrainId};
 use event_store::{EventStore, Filter, Position};
+use http_kit::ApiError;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite;
@@ -37,7 +37,7 @@ const REPLAY_PAGE: usize = 500;
     ),
     responses(
         (status = 101, description = "Switching to the websocket protocol (send the usual Upgrade headers)"),
-        (status = 400, description = "Not a websocket upgrade request", body = command_api::openapi::Detail),
+        (status = 400, description = "Not a websocket upgrade request", body = http_kit::openapi::Detail),
     ),
 )]
 pub(crate) async fn connect(

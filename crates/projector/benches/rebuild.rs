@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 const PER_TRAIN: u64 = 500;
 
 fn encode(event: TrainEvent) -> NewEvent {
-    projector::encode(&DomainEvent::Train(event))
+    event_store::NewEvent::from(domain::encode(&DomainEvent::Train(event)))
 }
 
 fn train_history(t: i64) -> Vec<NewEvent> {

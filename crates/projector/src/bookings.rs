@@ -3,7 +3,9 @@
 //! A batch is folded in memory first: a booking made and cancelled within one batch never
 //! touches the table, and inserts, renames and deletes each go out as one statement.
 
+use crate::Projection;
 use chrono::{DateTime, Utc};
+use domain::TrainId;
 use domain::{DomainEvent, TrainEvent};
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
@@ -21,6 +23,14 @@ enum Change {
 /// Applies a batch. `fresh`: the table is being filled by a replay, which applies every event
 /// exactly once into tables that start empty, so new bookings can be streamed in with COPY
 /// (about twice as fast as the upsert the live path uses).
+/// `bookings`: active bookings.
+pub(crate) const PROJECTION: Projection = Projection::new(
+    "bookings",
+    &[TrainId::STREAM_PREFIX],
+    &["bookings"],
+    |tx, schema, events, fresh| Box::pin(apply(tx, schema, events, fresh)),
+);
+
 pub(crate) async fn apply(
     tx: &mut PgConnection,
     schema: &str,

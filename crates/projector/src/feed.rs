@@ -86,3 +86,9 @@ impl From<event_store::StoreError> for FeedError {
         Self::Projector(e.into())
     }
 }
+
+impl From<event_store::checkpoint::CheckpointError> for FeedError {
+    fn from(e: event_store::checkpoint::CheckpointError) -> Self {
+        Self::Projector(e.into())
+    }
+}

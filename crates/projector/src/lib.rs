@@ -3,22 +3,22 @@
 //! transaction as its rows, so a crash never loses or doubles an update.
 
 mod bookings;
-pub mod checkpoint;
 pub mod feed;
 mod lobbies;
+mod projection;
 mod replay;
 mod runner;
 mod trains;
 
-pub use checkpoint::{CHECKPOINT_CHANNEL, Checkpoints};
+pub use projection::{Projection, followers};
 pub use replay::{Difference, RebuildReport, rebuild, verify};
 
 /// The schema of the live read models.
 pub const LIVE_SCHEMA: &str = "read_models";
 
-use domain::{DomainEvent, LobbyId, TrainId};
-use event_store::{EventStore, Filter, NewEvent, Position, RecordedEvent};
-use sqlx::{PgConnection, PgPool};
+use domain::DomainEvent;
+use event_store::{EventStore, Position, RecordedEvent};
+use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -63,77 +63,6 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     migrator().run(pool).await
 }
 
-/// One read model and how it follows the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Projection {
-    /// `trains`: the schedule and seats left.
-    Trains,
-    /// `bookings`: active bookings.
-    Bookings,
-    /// `lobbies`: open lobbies.
-    Lobbies,
-}
-
-impl Projection {
-    pub const ALL: [Projection; 3] = [Self::Trains, Self::Bookings, Self::Lobbies];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Trains => "trains",
-            Self::Bookings => "bookings",
-            Self::Lobbies => "lobbies",
-        }
-    }
-
-    /// The streams this projection reads.
-    pub fn filter(self) -> Filter {
-        match self {
-            Self::Trains | Self::Bookings => Filter::prefixes([TrainId::STREAM_PREFIX]),
-            // A removed train closes its lobby.
-            Self::Lobbies => Filter::prefixes([TrainId::STREAM_PREFIX, LobbyId::STREAM_PREFIX]),
-        }
-    }
-
-    /// The projections that must have passed an event of `stream` before a read reflects it.
-    pub fn following(stream: &str) -> Vec<Projection> {
-        Self::ALL
-            .into_iter()
-            .filter(|p| p.filter().matches(stream))
-            .collect()
-    }
-
-    /// The tables this projection owns, all in one schema.
-    pub fn tables(self) -> &'static [&'static str] {
-        match self {
-            Self::Trains => &["trains"],
-            Self::Bookings => &["bookings"],
-            Self::Lobbies => &["lobbies"],
-        }
-    }
-
-    /// Parses a projection's name.
-    pub fn named(name: &str) -> Option<Projection> {
-        Self::ALL.into_iter().find(|p| p.name() == name)
-    }
-
-    /// Applies a batch to this projection's tables in `schema` (the live `read_models`, or a
-    /// copy being rebuilt or verified). `fresh`: a replay filling empty tables, each event
-    /// applied exactly once, which allows bulk loading.
-    async fn apply(
-        self,
-        tx: &mut PgConnection,
-        schema: &str,
-        events: &[&DomainEvent],
-        fresh: bool,
-    ) -> Result<(), sqlx::Error> {
-        match self {
-            Self::Trains => trains::apply(tx, schema, events, fresh).await,
-            Self::Bookings => bookings::apply(tx, schema, events, fresh).await,
-            Self::Lobbies => lobbies::apply(tx, schema, events, fresh).await,
-        }
-    }
-}
-
 /// Why a projection stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {
@@ -148,28 +77,21 @@ pub enum ProjectorError {
         #[source]
         source: domain::DecodeError,
     },
-    #[error("another instance moved the checkpoint of {0}; standing down")]
-    Fenced(String),
+    #[error("checkpoint")]
+    Checkpoint(#[from] event_store::checkpoint::CheckpointError),
     #[error("the subscription ended")]
     SubscriptionEnded,
     #[error("another rebuild is running")]
     Busy,
 }
 
-/// A domain event in the log's format, with a fresh UUID v7 and its schema version: what
-/// [`decode`] reads back. The one encoder of every writer.
-pub fn encode(event: &DomainEvent) -> NewEvent {
-    NewEvent::new(event.event_type(), event.encode())
-        .with_metadata(serde_json::json!({ "schema_version": event.schema_version() }))
-}
-
-/// Reads a recorded event into the domain, upcasting older schema versions.
-pub fn decode(event: &RecordedEvent) -> Result<DomainEvent, ProjectorError> {
+/// Reads a recorded event into the domain, through the domain's codec.
+pub(crate) fn decode(event: &RecordedEvent) -> Result<DomainEvent, ProjectorError> {
     decode_data(event, event.data.clone())
 }
 
 /// Like [`decode`], taking the event apart instead of copying its data.
-pub fn decode_owned(
+pub(crate) fn decode_owned(
     mut event: RecordedEvent,
 ) -> Result<(RecordedEvent, DomainEvent), ProjectorError> {
     let data = std::mem::take(&mut event.data);
@@ -181,17 +103,12 @@ fn decode_data(
     event: &RecordedEvent,
     data: serde_json::Value,
 ) -> Result<DomainEvent, ProjectorError> {
-    let version = event
-        .metadata
-        .get("schema_version")
-        .and_then(serde_json::Value::as_u64)
-        .and_then(|v| u32::try_from(v).ok())
-        // Events written before versions were recorded are the first version.
-        .unwrap_or(1);
-    DomainEvent::decode(&event.event_type, version, data).map_err(|source| ProjectorError::Decode {
-        position: event.position,
-        event_type: event.event_type.clone(),
-        source,
+    domain::decode(&event.event_type, &event.metadata, data).map_err(|source| {
+        ProjectorError::Decode {
+            position: event.position,
+            event_type: event.event_type.clone(),
+            source,
+        }
     })
 }
 

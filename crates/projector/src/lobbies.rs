@@ -1,8 +1,20 @@
 //! The lobbies read model: one row per open lobby. Lobby events are rare, so they are applied
-//! one by one, in order.
+//! one by one, in order. A removed train's lobby closes by the `LobbyClosed` that a reactor
+//! records, not by a rule repeated here. It still reads the train streams, which it ignores,
+//! because a checkpoint moves only with the events its projection reads, and
+//! `X-Min-Position` waits for every projection to pass a position anywhere in the log.
 
-use domain::{DomainEvent, LobbyEvent, TrainEvent};
+use crate::Projection;
+use domain::{DomainEvent, LobbyEvent, LobbyId, TrainId};
 use sqlx::PgConnection;
+
+/// `lobbies`: open lobbies.
+pub(crate) const PROJECTION: Projection = Projection::new(
+    "lobbies",
+    &[TrainId::STREAM_PREFIX, LobbyId::STREAM_PREFIX],
+    &["lobbies"],
+    |tx, schema, events, fresh| Box::pin(apply(tx, schema, events, fresh)),
+);
 
 pub(crate) async fn apply(
     tx: &mut PgConnection,
@@ -30,13 +42,6 @@ pub(crate) async fn apply(
             DomainEvent::Lobby(LobbyEvent::LobbyClosed { lobby_id, .. }) => {
                 sqlx::query(&format!("DELETE FROM {schema}.lobbies WHERE id = $1"))
                     .bind(lobby_id.0)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            // Its lobby closes with the train, even before the lobby stream records it.
-            DomainEvent::Train(TrainEvent::TrainRemoved { train_id, .. }) => {
-                sqlx::query(&format!("DELETE FROM {schema}.lobbies WHERE train_id = $1"))
-                    .bind(train_id.0)
                     .execute(&mut *tx)
                     .await?;
             }

@@ -19,9 +19,9 @@ mod verify;
 pub use rebuild::{RebuildReport, rebuild};
 pub use verify::{Difference, verify};
 
-use crate::checkpoint;
 use crate::{LIVE_SCHEMA, Projection, ProjectorError, decode_owned};
 use domain::DomainEvent;
+use event_store::checkpoint;
 use event_store::{EventStore, Filter, Position, RecordedEvent};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sqlx::PgPool;

@@ -2,10 +2,11 @@
 //! otherwise. Leadership is a session advisory lock; correctness does not rest on it, because
 //! the checkpoint compare-and-set in every batch fences a stale leader off.
 
-use crate::{LIVE_SCHEMA, Projection, ProjectorError, checkpoint, decode};
+use crate::{LIVE_SCHEMA, Projection, ProjectorError, decode};
 use domain::DomainEvent;
+use event_store::checkpoint::{self, Leader};
 use event_store::{EventStore, Position};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -51,21 +52,15 @@ impl<S: EventStore> Runner<S> {
 
     /// Tries to become the active instance; while active, projects until an error.
     async fn lead(&self) -> Result<Standby, ProjectorError> {
-        let mut lock = self.pool.acquire().await?.detach();
         let key = format!("projection:{}", self.projection.name());
-        let leading: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-            .bind(&key)
-            .fetch_one(&mut lock)
-            .await?;
-        if !leading {
-            lock.close().await.ok();
+        let Some(mut leader) = Leader::try_acquire(&self.pool, &key).await? else {
             return Ok(Standby);
-        }
+        };
         tracing::info!("active");
         // The lock lives as long as its connection; if that dies, stop and elect again.
         tokio::select! {
             stopped = self.project() => Err(stopped),
-            lost = hold(&mut lock) => Err(lost.into()),
+            lost = leader.lost() => Err(lost.into()),
         }
     }
 
@@ -103,17 +98,6 @@ impl<S: EventStore> Runner<S> {
                 .record(started.elapsed().as_secs_f64());
             tracing::debug!(events = events.len(), position = %last, "batch applied");
             at = last;
-        }
-    }
-}
-
-/// Pings the lock's connection until it fails. Shared with the warehouse feed, whose
-/// leadership is the same kind of session lock.
-pub(crate) async fn hold(lock: &mut PgConnection) -> sqlx::Error {
-    loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        if let Err(e) = lock.ping().await {
-            return e;
         }
     }
 }

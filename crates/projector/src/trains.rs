@@ -2,6 +2,8 @@
 //!
 //! A batch is folded in memory first, so a thousand bookings on one train become one update.
 
+use crate::Projection;
+use domain::TrainId;
 use domain::{DomainEvent, TrainDetails, TrainEvent};
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
@@ -21,6 +23,14 @@ enum Change {
 fn seats(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
+
+/// `trains`: the schedule and seats left.
+pub(crate) const PROJECTION: Projection = Projection::new(
+    "trains",
+    &[TrainId::STREAM_PREFIX],
+    &["trains"],
+    |tx, schema, events, fresh| Box::pin(apply(tx, schema, events, fresh)),
+);
 
 pub(crate) async fn apply(
     tx: &mut PgConnection,

@@ -52,14 +52,16 @@ pub struct Appends {
 /// A booking event as the command API writes it.
 pub fn seat_booked(n: usize) -> NewEvent {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
-    projector::encode(&DomainEvent::Train(TrainEvent::SeatBooked {
-        train_id: TrainId(1 + n % 100),
-        booking_id: BookingId(n + 1),
-        user_credentials: format!("traveller-{n}"),
-        seat_count: 1,
-        seats_left: 4321,
-        booked_at: Utc::now(),
-    }))
+    event_store::NewEvent::from(domain::encode(&DomainEvent::Train(
+        TrainEvent::SeatBooked {
+            train_id: TrainId(1 + n % 100),
+            booking_id: BookingId(n + 1),
+            user_credentials: format!("traveller-{n}"),
+            seat_count: 1,
+            seats_left: 4321,
+            booked_at: Utc::now(),
+        },
+    )))
 }
 
 pub async fn measure(

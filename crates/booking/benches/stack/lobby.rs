@@ -8,8 +8,7 @@ use crate::report::{Percentiles, Row};
 use crate::roles::Role;
 use anyhow::{Context, bail};
 use chrono::Utc;
-use command_api::ids::Ids;
-use command_api::{Executor, ExecutorSettings};
+use commands::{Executor, ExecutorSettings, Ids};
 use domain::{Train, TrainCommand, TrainId};
 use event_store::{AnyStore, PgEventStore};
 use futures_util::{StreamExt, TryStreamExt};
@@ -99,7 +98,12 @@ pub async fn measure(
 
     let store = AnyStore::from(PgEventStore::new(log.clone()).await?);
     let ids = Ids::new(log);
-    let trains = Executor::<Train>::new(store, ExecutorSettings::default());
+    let trains = Executor::<Train>::new(
+        store,
+        ExecutorSettings::default(),
+        tokio_util::task::TaskTracker::new(),
+        tokio_util::sync::CancellationToken::new(),
+    );
     let mut latencies = Vec::with_capacity(members * rounds);
     let mut missing = 0;
     for round in 0..rounds {
@@ -111,7 +115,7 @@ pub async fn measure(
         };
         let appended = Instant::now();
         trains
-            .execute(TrainId(train).stream(), command)
+            .execute(TrainId(train), command)
             .await
             .map_err(|e| anyhow::anyhow!("booking failed: {e}"))?;
         let mut seen = 0;

@@ -28,7 +28,7 @@ pub(crate) fn random_below(bound: u64) -> u64 {
 }
 
 fn encode(event: TrainEvent) -> NewEvent {
-    projector::encode(&DomainEvent::Train(event))
+    event_store::NewEvent::from(domain::encode(&DomainEvent::Train(event)))
 }
 
 pub(crate) async fn write_log(store: &PgEventStore) -> Position {
@@ -81,7 +81,9 @@ pub(crate) async fn write_log(store: &PgEventStore) -> Position {
 }
 
 async fn lowest_checkpoint(pool: &sqlx::PgPool) -> Option<Position> {
-    let all = projector::Checkpoints::all(pool).await.unwrap_or_default();
+    let all = event_store::checkpoint::Checkpoints::all(pool)
+        .await
+        .unwrap_or_default();
     if all.len() < projector::Projection::ALL.len() {
         return None;
     }

@@ -154,14 +154,16 @@ async fn members_of_a_killed_gateway_resume_on_another_and_miss_nothing_twice() 
         .await
         .expect("read the log")
         .iter()
-        .filter_map(
-            |event| match projector::decode(event).expect("a known event") {
+        .filter_map(|event| {
+            match domain::decode(&event.event_type, &event.metadata, event.data.clone())
+                .expect("a known event")
+            {
                 domain::DomainEvent::Train(domain::TrainEvent::SeatBooked {
                     booking_id, ..
                 }) => Some(booking_id.0),
                 _ => None,
-            },
-        )
+            }
+        })
         .collect();
     assert_eq!(in_log.len(), BOOKINGS);
     for member in members {

@@ -95,7 +95,8 @@ async fn booked_in_log(store: &PgEventStore) -> BTreeMap<i64, (i64, String)> {
                 booking_id,
                 user_credentials,
                 ..
-            }) = projector::decode(event).expect("a known event")
+            }) = domain::decode(&event.event_type, &event.metadata, event.data.clone())
+                .expect("a known event")
             {
                 booked.insert(booking_id.0, (train_id.0, user_credentials));
             }

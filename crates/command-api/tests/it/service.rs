@@ -60,7 +60,7 @@ async fn the_docs_page_is_served() {
 #[tokio::test]
 async fn metrics_count_requests_by_route_template() {
     let app = TestApp::spawn().await;
-    command_api::metrics::prometheus();
+    http_kit::metrics::prometheus();
     app.train(10).await;
     let _ = app.get("/trains/1").await;
     let text = app

@@ -19,7 +19,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: AnyStore,
     pub pool: sqlx::PgPool,
+    settings: Settings,
     shutdown: CancellationToken,
+    /// Stops the command API alone (its server, workers and reactors), as a crash would.
+    api: CancellationToken,
     /// The EventStoreDB double when the stack runs on that adapter.
     _double: Option<EsdbDouble>,
     // Dropped last: the database goes once everything using it has stopped.
@@ -55,14 +58,8 @@ impl TestApp {
         adjust(&mut settings);
 
         let shutdown = CancellationToken::new();
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let state = AppState::new(settings, store.clone(), pool.clone(), shutdown.clone())
-            .await
-            .expect("app state");
-        tokio::spawn(command_api::run(listener, state, shutdown.clone()));
+        let api = shutdown.child_token();
+        let base = start_api(&settings, &store, &pool, &api).await;
         let projector_settings = projector::Settings {
             standby_poll_ms: 100,
             ..projector::Settings::default()
@@ -83,10 +80,24 @@ impl TestApp {
             client,
             store,
             pool,
+            settings,
             shutdown,
+            api,
             _double: double,
             _database: database,
         }
+    }
+
+    /// Stops the command API at once, mid-work, as a killed process would stop; the
+    /// projector and the stores go on.
+    pub fn kill_api(&mut self) {
+        self.api.cancel();
+    }
+
+    /// Starts the command API again, on a new port, after [`Self::kill_api`].
+    pub async fn restart_api(&mut self) {
+        self.api = self.shutdown.child_token();
+        self.base = start_api(&self.settings, &self.store, &self.pool, &self.api).await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -177,6 +188,30 @@ impl TestApp {
             all.extend(page);
         }
     }
+}
+
+/// Starts a command API on a free port until `api` is cancelled; its base URL.
+async fn start_api(
+    settings: &Settings,
+    store: &AnyStore,
+    pool: &sqlx::PgPool,
+    api: &CancellationToken,
+) -> String {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let state = AppState::new(
+        settings.clone(),
+        store.clone(),
+        pool.clone(),
+        projector::followers(),
+        api.clone(),
+    )
+    .await
+    .expect("app state");
+    tokio::spawn(command_api::run(listener, state, api.clone()));
+    base
 }
 
 /// The adapter `TEST_EVENT_STORE` selects: `postgres` (the default) or `esdb`.

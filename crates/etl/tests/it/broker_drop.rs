@@ -27,7 +27,7 @@ async fn head(world: &World) -> Position {
 async fn read_models_at(world: &World, position: Position) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let checkpoints = projector::Checkpoints::all(&world.log)
+        let checkpoints = event_store::checkpoint::Checkpoints::all(&world.log)
             .await
             .unwrap_or_default();
         let projections: Vec<_> = checkpoints

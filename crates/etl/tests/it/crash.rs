@@ -30,7 +30,7 @@ async fn an_etl_killed_before_acknowledging_doubles_nothing() {
         feed_stop.clone(),
     ));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while projector::checkpoint::load(&world.log, projector::feed::FEED_NAME)
+    while event_store::checkpoint::load(&world.log, projector::feed::FEED_NAME)
         .await
         .expect("checkpoint")
         < head

@@ -28,7 +28,7 @@ async fn every_event_is_published_persistent_with_its_id_and_position() {
     let channel = connection.create_channel().await.expect("channel");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let head = expected.last().map(|m| m.position).expect("a head");
-    while projector::checkpoint::load(&world.log, projector::feed::FEED_NAME)
+    while event_store::checkpoint::load(&world.log, projector::feed::FEED_NAME)
         .await
         .expect("checkpoint")
         < head

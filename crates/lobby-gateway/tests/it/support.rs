@@ -141,6 +141,7 @@ impl Stack {
             settings,
             self.store.clone(),
             self.pool.clone(),
+            projector::followers(),
             shutdown.clone(),
         )
         .await
@@ -177,6 +178,7 @@ impl Stack {
             settings,
             self.store.clone(),
             self.pool.clone(),
+            projector::followers(),
             shutdown.clone(),
         )
         .await

@@ -3,12 +3,12 @@
 //! while the broker is down.
 
 use super::{Amqp, FEED_NAME, FeedError, FeedMessage, Settings};
-use crate::runner::hold;
-use crate::{ProjectorError, checkpoint};
+use crate::ProjectorError;
+use event_store::checkpoint::{self, Leader};
 use event_store::{EventStore, Position, RecordedEvent};
 use lapin::Channel;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use sqlx::{Connection as _, PgPool};
+use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -75,25 +75,16 @@ impl<S: EventStore> Feed<S> {
     /// Becomes the active feed if no one else is; then publishes until an error. The error
     /// comes with whether any batch was confirmed before it.
     async fn lead(&self) -> Result<Standby, (FeedError, bool)> {
-        let mut lock = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| (e.into(), false))?
-            .detach();
-        let leading: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-            .bind(format!("projection:{FEED_NAME}"))
-            .fetch_one(&mut lock)
+        let leader = Leader::try_acquire(&self.pool, &format!("projection:{FEED_NAME}"))
             .await
             .map_err(|e| (e.into(), false))?;
-        if !leading {
-            lock.close().await.ok();
+        let Some(mut leader) = leader else {
             return Ok(Standby::Yes);
-        }
+        };
         let mut published = false;
         let stopped = tokio::select! {
             e = self.follow(&mut published) => e,
-            e = hold(&mut lock) => e.into(),
+            e = leader.lost() => e.into(),
         };
         Err((stopped, published))
     }

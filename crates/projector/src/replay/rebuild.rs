@@ -2,9 +2,9 @@
 //! Apart from `verify` because only a rebuild writes the live models, in the swap.
 
 use super::{NEXT_SCHEMA, PAGE, Replay, copy_name, create_copies, discard};
-use crate::checkpoint::{self, to_i64, to_u64};
 use crate::{LIVE_SCHEMA, Projection, ProjectorError, decode};
 use domain::DomainEvent;
+use event_store::checkpoint::{self, to_i64, to_u64};
 use event_store::{EventStore, Position, RecordedEvent};
 use sqlx::{Connection, PgPool};
 use std::time::{Duration, Instant};

@@ -2,8 +2,8 @@
 //! diff it with the live rows. Apart from `rebuild` because it never writes the live models.
 
 use super::{Replay, create_copies, discard};
-use crate::checkpoint::to_u64;
 use crate::{LIVE_SCHEMA, Projection, ProjectorError};
+use event_store::checkpoint::to_u64;
 use event_store::{EventStore, Position};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::collections::BTreeMap;

@@ -286,7 +286,7 @@ async fn a_rebuild_keeps_credentials_with_quotes_commas_and_newlines_intact() {
         seats_left: 49,
         booked_at: chrono::Utc::now(),
     });
-    let new = projector::encode(&event);
+    let new = event_store::NewEvent::from(domain::encode(&event));
     let appended = fx
         .store
         .append("train-1", ExpectedRevision::Any, vec![new])

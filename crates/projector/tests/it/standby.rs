@@ -79,7 +79,7 @@ async fn write_more(store: &PgEventStore) -> event_store::Position {
         capacity: 100,
         registered_at: chrono::Utc::now(),
     });
-    let new = projector::encode(&event);
+    let new = event_store::NewEvent::from(domain::encode(&event));
     let appended = store
         .append("train-101", ExpectedRevision::NoStream, vec![new])
         .await

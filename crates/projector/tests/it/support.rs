@@ -20,7 +20,7 @@ pub struct Expected {
 }
 
 fn encode(event: TrainEvent) -> NewEvent {
-    projector::encode(&DomainEvent::Train(event))
+    event_store::NewEvent::from(domain::encode(&DomainEvent::Train(event)))
 }
 
 /// Appends `trains` trains of 100 seats; on each, 60 bookings, 10 cancelled and 5 handed to
@@ -145,7 +145,9 @@ pub async fn actual(pool: &PgPool) -> Expected {
 pub async fn caught_up(pool: &PgPool, position: Position) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let checkpoints = projector::Checkpoints::all(pool).await.unwrap_or_default();
+        let checkpoints = event_store::checkpoint::Checkpoints::all(pool)
+            .await
+            .unwrap_or_default();
         let done = checkpoints.len() == projector::Projection::ALL.len()
             && checkpoints.iter().all(|(_, at)| *at >= position);
         if done {

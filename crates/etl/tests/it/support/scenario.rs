@@ -32,7 +32,7 @@ fn details(route: &str, departure: &str, arrival: &str) -> TrainDetails {
 }
 
 pub fn encode(event: impl Into<DomainEvent>) -> NewEvent {
-    projector::encode(&event.into())
+    event_store::NewEvent::from(domain::encode(&event.into()))
 }
 
 fn booked(train: i64, booking: i64, seats_left: u32, when: DateTime<Utc>) -> TrainEvent {

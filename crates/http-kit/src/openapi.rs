@@ -1,0 +1,48 @@
+//! The OpenAPI pieces every service's document shares: the error bodies, the status body, the
+//! `Idempotency-Key` header, and serving a document with its interactive docs.
+
+use crate::FieldError;
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+
+/// A refusal: `{"detail": "No seats left"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Detail {
+    pub detail: String,
+}
+
+/// Invalid input: every problem found.
+#[derive(Serialize, ToSchema)]
+pub struct Invalid {
+    pub detail: Vec<FieldError>,
+}
+
+/// `Idempotency-Key` on a POST: a retry with the same key and body gets the first answer
+/// back; the same key with another body is a 422, a retry while the first runs a 409.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[expect(
+    dead_code,
+    reason = "describes a request header, which the idempotency layer reads raw"
+)]
+pub struct IdempotencyKey {
+    /// 1 to 255 visible ASCII characters.
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        pattern = r"^[!-~]{1,255}$"
+    )]
+    idempotency_key: Option<String>,
+}
+
+/// `/openapi.json` and the interactive docs at `/docs` for a document built once.
+pub fn serve<S: Clone + Send + Sync + 'static>(document: utoipa::openapi::OpenApi) -> Router<S> {
+    use utoipa_scalar::Servable;
+    let json = document.clone();
+    Router::new()
+        .route("/openapi.json", get(move || async move { Json(json) }))
+        .merge(utoipa_scalar::Scalar::with_url("/docs", document))
+}

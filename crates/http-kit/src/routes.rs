@@ -1,0 +1,97 @@
+//! The routes and layers every service has: `/status`, liveness and readiness, `/metrics`, the
+//! JSON 404 and 405 fallbacks, a request deadline, and the layer stack that turns a panicking
+//! handler into an opaque 500.
+
+use crate::ApiError;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use std::time::Duration;
+
+/// `{"status": "OK", "message": ...}`, in the documented field order.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct StatusBody {
+    #[schema(value_type = String)]
+    status: &'static str,
+    #[schema(value_type = String)]
+    message: &'static str,
+}
+
+impl StatusBody {
+    /// The status answer of a service that says `message`, e.g. "Gateway is running".
+    pub fn running(message: &'static str) -> Json<Self> {
+        Json(Self {
+            status: "OK",
+            message,
+        })
+    }
+}
+
+/// `/health/live` and `/metrics`; readiness differs per service, so each adds its own.
+pub fn service<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/health/live", get(live))
+        .route("/metrics", get(crate::metrics::render))
+}
+
+async fn live() -> Json<serde_json::Value> {
+    ok()
+}
+
+/// The body of a healthy probe.
+pub fn ok() -> Json<serde_json::Value> {
+    Json(json!({ "status": "OK" }))
+}
+
+/// Ready when the read-model database answers.
+pub async fn database_ready(pool: &sqlx::PgPool) -> Result<Json<serde_json::Value>, ApiError> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(ok())
+}
+
+/// The JSON 404 of every router.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("Not Found")
+}
+
+/// The JSON 405 of every router.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Answers 503 when a request takes longer than `limit`.
+pub async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// The fallbacks and the outer layers every service has: a body limit, request tracing, and a
+/// panicking handler answered with an opaque 500 instead of a dropped connection.
+pub fn common(router: Router, max_body_bytes: usize) -> Router {
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+}
+
+/// The outermost layers: tracing and the panic guard. Apply after every other layer.
+pub fn outer(router: Router) -> Router {
+    router
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "detail": "Internal Server Error" })),
+    )
+        .into_response()
+}
