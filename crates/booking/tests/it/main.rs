@@ -10,3 +10,4 @@ mod etl_crash;
 mod gateway_kill;
 mod healthcheck;
 mod postgres_outage;
+mod reaction_crash;
