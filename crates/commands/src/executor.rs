@@ -178,13 +178,14 @@ pub struct Executor<A: Aggregate> {
     workers: Workers<A>,
     settings: ExecutorSettings,
     serial: std::sync::atomic::AtomicU64,
-    /// The workers' tasks; they stop on `shutdown`, and the service waits for them.
+    /// The workers' tasks; they retire on `shutdown`, and the service waits for them.
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
 
 impl<A: Aggregate> Executor<A> {
-    /// Workers are spawned on `tracker` and stop once `shutdown` is cancelled.
+    /// Workers are spawned on `tracker`; once `shutdown` is cancelled they finish what is
+    /// queued and stop.
     pub fn new(
         store: AnyStore,
         settings: ExecutorSettings,
@@ -277,15 +278,8 @@ impl<A: Aggregate> Executor<A> {
             settings: self.settings,
             cache: None,
         };
-        let shutdown = self.shutdown.clone();
-        self.tracker.spawn(async move {
-            tokio::select! {
-                () = worker.run(receiver) => {}
-                // Queued callers get `Stopped`; a batch being appended is cut off, and its
-                // outcome is unknown to them as with any lost connection.
-                () = shutdown.cancelled() => {}
-            }
-        });
+        self.tracker
+            .spawn(worker.run(receiver, self.shutdown.clone()));
         sender
     }
 }
@@ -342,23 +336,22 @@ struct Worker<A: Aggregate> {
 }
 
 impl<A: Aggregate> Worker<A> {
-    async fn run(mut self, mut jobs: mpsc::Receiver<Job<A>>) {
+    /// Decides batches until idle for a while or until `shutdown`; then it retires and
+    /// finishes what was already queued, so in-flight requests still get their answer.
+    async fn run(mut self, mut jobs: mpsc::Receiver<Job<A>>, shutdown: CancellationToken) {
+        let mut retired = false;
         loop {
-            let first = match tokio::time::timeout(self.settings.idle, jobs.recv()).await {
-                Ok(Some(job)) => job,
-                Ok(None) => return,
-                Err(_idle) => {
-                    // Retire: no new sender can find us, and closing lets us drain what was
-                    // already queued; a late sender gets an error and starts a new worker.
-                    let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
-                    if workers
-                        .get(&self.stream)
-                        .is_some_and(|(serial, _)| *serial == self.serial)
-                    {
-                        workers.remove(&self.stream);
-                    }
-                    drop(workers);
-                    jobs.close();
+            let first = tokio::select! {
+                job = jobs.recv() => match job {
+                    Some(job) => job,
+                    None => return,
+                },
+                () = tokio::time::sleep(self.settings.idle), if !retired => {
+                    retired = self.retire(&mut jobs);
+                    continue;
+                }
+                () = shutdown.cancelled(), if !retired => {
+                    retired = self.retire(&mut jobs);
                     continue;
                 }
             };
@@ -371,6 +364,21 @@ impl<A: Aggregate> Worker<A> {
             }
             self.process(batch).await;
         }
+    }
+
+    /// No new sender can find us, and closing lets us drain what was already queued; a late
+    /// sender gets an error and starts a new worker.
+    fn retire(&self, jobs: &mut mpsc::Receiver<Job<A>>) -> bool {
+        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        if workers
+            .get(&self.stream)
+            .is_some_and(|(serial, _)| *serial == self.serial)
+        {
+            workers.remove(&self.stream);
+        }
+        drop(workers);
+        jobs.close();
+        true
     }
 
     async fn process(&mut self, batch: Vec<Job<A>>) {
