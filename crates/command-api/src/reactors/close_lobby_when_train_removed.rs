@@ -10,6 +10,7 @@ pub(crate) struct CloseLobbyWhenTrainRemoved;
 impl Reactor for CloseLobbyWhenTrainRemoved {
     type Target = Lobby;
     const NAME: &'static str = "close-lobby-when-train-removed";
+    const REACTS_TO: &'static [&'static str] = &["TrainRemoved"];
 
     fn filter() -> Filter {
         Filter::prefixes([TrainId::STREAM_PREFIX])
@@ -47,6 +48,7 @@ mod tests {
             train_id: TrainId(7),
             removed_at: at,
         });
+        assert!(CloseLobbyWhenTrainRemoved::REACTS_TO.contains(&removed.event_type()));
         let commands = CloseLobbyWhenTrainRemoved::react(&removed);
         assert_eq!(
             commands,

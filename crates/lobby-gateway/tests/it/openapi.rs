@@ -100,3 +100,29 @@ async fn the_docs_page_is_served() {
     assert_eq!(response.status(), 200);
     assert!(response.text().await.expect("html").contains("<html"));
 }
+
+#[tokio::test]
+async fn the_document_waits_for_a_command_api_then_keeps_its_paths() {
+    let mut stack = Stack::start(1, |_| {}).await;
+    let address = stack.apis[0].address;
+    stack.apis[0].stop().await;
+    let (status, body) = stack.get(stack.gateway().url("/openapi.json")).await;
+    assert_eq!(status, 503, "{body}");
+
+    stack.apis[0] = stack.start_api(address).await;
+    let (status, document) = stack.get(stack.gateway().url("/openapi.json")).await;
+    assert_eq!(status, 200, "{document}");
+    assert!(document["paths"]["/ts/trains"].is_object(), "{document}");
+    // start-booking passes its body on as it is: its schema is the command API's own.
+    let body = &document["paths"]["/start-booking"]["post"]["requestBody"];
+    assert_eq!(
+        body["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/NewBooking"
+    );
+    assert!(document["components"]["schemas"]["NewBooking"].is_object());
+
+    // Once fetched it is kept, so the document does not depend on the upstream any more.
+    stack.apis[0].stop().await;
+    let (status, _) = stack.get(stack.gateway().url("/openapi.json")).await;
+    assert_eq!(status, 200);
+}
