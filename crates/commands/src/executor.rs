@@ -7,8 +7,11 @@
 //! of a storm of optimistic retries. Another process writing the same stream still shows up as
 //! a conflict: the worker reloads and decides the batch again, a bounded number of times.
 
-use domain::{Decider, DomainEvent, LobbyId, TrainId};
-use event_store::{AnyStore, EventStore, ExpectedRevision, NewEvent, Position, StoreError};
+use crate::Aggregate;
+use crate::cause::{self, Cause};
+use crate::worker::Worker;
+use domain::Decider;
+use event_store::{AnyStore, EventStore, Position, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -16,63 +19,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
-
-/// An aggregate whose events travel as [`DomainEvent`]s, and the streams it lives in.
-pub trait Aggregate:
-    Decider<
-        State: Clone + Send + Sync,
-        Command: Clone + Send,
-        Event: Clone + Send + Sync + Into<DomainEvent> + TryFrom<DomainEvent>,
-        Error: Send,
-    > + 'static
-{
-    /// What names one instance: its stream is `STREAM_PREFIX` followed by the key.
-    type Key: std::fmt::Display + Copy + Send + Sync + 'static;
-    /// Prefix shared by every stream of this aggregate; subscriptions filter on it.
-    const STREAM_PREFIX: &'static str;
-
-    /// The stream that holds the instance named `key`.
-    fn stream(key: Self::Key) -> String {
-        format!("{}{key}", Self::STREAM_PREFIX)
-    }
-}
-
-impl Aggregate for domain::Train {
-    type Key = TrainId;
-    const STREAM_PREFIX: &'static str = TrainId::STREAM_PREFIX;
-}
-
-/// Keyed by its train, which makes "one lobby per train" an expected-revision check.
-impl Aggregate for domain::Lobby {
-    type Key = TrainId;
-    const STREAM_PREFIX: &'static str = LobbyId::STREAM_PREFIX;
-}
-
-/// The event that caused a command, when a reactor issued it. Its events get ids derived
-/// from the cause, and the stream remembers the cause, so a reaction repeated after a crash
-/// records nothing twice, on either event store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cause {
-    /// The causing event's id.
-    pub event_id: Uuid,
-    /// The reactor's name: two reactors may react to the same event.
-    pub by: &'static str,
-}
-
-impl Cause {
-    /// The key under which a stream remembers this cause: one per event and reactor.
-    fn key(self) -> Uuid {
-        Uuid::new_v5(&self.event_id, self.by.as_bytes())
-    }
-
-    /// The id of the `index`-th event this cause records: the same on every retry.
-    fn event_id(self, index: usize) -> Uuid {
-        Uuid::new_v5(&self.key(), &index.to_be_bytes())
-    }
-}
-
-/// Metadata key of the cause an event was recorded for.
-const CAUSATION: &str = "causation_id";
 
 /// What an accepted command recorded.
 #[derive(Debug)]
@@ -117,7 +63,7 @@ impl<E> From<domain::DecodeError> for CommandError<E> {
 
 impl<E> CommandError<E> {
     /// A copy for another command of the same batch; refusals are never shared.
-    fn share(&self) -> Self {
+    pub(crate) fn share(&self) -> Self {
         match self {
             Self::Unavailable(e) => Self::Unavailable(Arc::clone(e)),
             Self::Failed(e) => Self::Failed(Arc::clone(e)),
@@ -151,26 +97,27 @@ impl Default for ExecutorSettings {
 }
 
 /// What a command's caller is told.
-type Outcome<A> = Result<Decided<<A as Decider>::Event>, CommandError<<A as Decider>::Error>>;
+pub(crate) type Outcome<A> =
+    Result<Decided<<A as Decider>::Event>, CommandError<<A as Decider>::Error>>;
 
-struct Job<A: Aggregate> {
-    command: A::Command,
-    cause: Option<Cause>,
-    reply: oneshot::Sender<Outcome<A>>,
+pub(crate) struct Job<A: Aggregate> {
+    pub command: A::Command,
+    pub cause: Option<Cause>,
+    pub reply: oneshot::Sender<Outcome<A>>,
 }
 
 /// A stream as its worker decides against it: the state, the revision it was read at, and
 /// the causes its events were recorded for.
 #[derive(Clone)]
-struct Loaded<S> {
-    state: S,
-    revision: Option<u64>,
-    causes: HashSet<Uuid>,
+pub(crate) struct Loaded<S> {
+    pub state: S,
+    pub revision: Option<u64>,
+    pub causes: HashSet<Uuid>,
 }
 
 /// Live workers by stream, each tagged with a serial number so a retiring worker removes only
 /// its own entry.
-type Workers<A> = Arc<Mutex<HashMap<String, (u64, mpsc::Sender<Job<A>>)>>>;
+pub(crate) type Workers<A> = Arc<Mutex<HashMap<String, (u64, mpsc::Sender<Job<A>>)>>>;
 
 /// Serialises and batches commands per stream.
 pub struct Executor<A: Aggregate> {
@@ -284,7 +231,7 @@ impl<A: Aggregate> Executor<A> {
     }
 }
 
-async fn load<A: Aggregate>(
+pub(crate) async fn load<A: Aggregate>(
     store: &AnyStore,
     stream: &str,
 ) -> Result<Loaded<A::State>, CommandError<A::Error>> {
@@ -295,189 +242,11 @@ async fn load<A: Aggregate>(
         causes: HashSet::new(),
     };
     for event in recorded {
-        if let Some(cause) = event.metadata.get(CAUSATION).and_then(|c| c.as_str()) {
-            loaded.causes.extend(cause.parse::<Uuid>().ok());
-        }
+        loaded.causes.extend(cause::recorded(&event));
         let decoded = domain::decode(&event.event_type, &event.metadata, event.data)?;
         if let Ok(event) = A::Event::try_from(decoded) {
             loaded.state = A::evolve(loaded.state, &event);
         }
     }
     Ok(loaded)
-}
-
-/// The events of one command as the log stores them, with ids derived from its cause if it
-/// has one.
-fn encode<E: Clone + Into<DomainEvent>>(events: &[E], cause: Option<Cause>) -> Vec<NewEvent> {
-    events
-        .iter()
-        .enumerate()
-        .map(|(index, event)| {
-            let mut new = NewEvent::from(domain::encode(&event.clone().into()));
-            if let Some(cause) = cause {
-                new.id = cause.event_id(index);
-                if let Some(metadata) = new.metadata.as_object_mut() {
-                    metadata.insert(CAUSATION.into(), cause.key().to_string().into());
-                }
-            }
-            new
-        })
-        .collect()
-}
-
-struct Worker<A: Aggregate> {
-    serial: u64,
-    stream: String,
-    store: AnyStore,
-    workers: Workers<A>,
-    settings: ExecutorSettings,
-    /// The stream as of our last read or append.
-    cache: Option<Loaded<A::State>>,
-}
-
-impl<A: Aggregate> Worker<A> {
-    /// Decides batches until idle for a while or until `shutdown`; then it retires and
-    /// finishes what was already queued, so in-flight requests still get their answer.
-    async fn run(mut self, mut jobs: mpsc::Receiver<Job<A>>, shutdown: CancellationToken) {
-        let mut retired = false;
-        loop {
-            let first = tokio::select! {
-                job = jobs.recv() => match job {
-                    Some(job) => job,
-                    None => return,
-                },
-                () = tokio::time::sleep(self.settings.idle), if !retired => {
-                    retired = self.retire(&mut jobs);
-                    continue;
-                }
-                () = shutdown.cancelled(), if !retired => {
-                    retired = self.retire(&mut jobs);
-                    continue;
-                }
-            };
-            let mut batch = vec![first];
-            while batch.len() < self.settings.max_batch {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            self.process(batch).await;
-        }
-    }
-
-    /// No new sender can find us, and closing lets us drain what was already queued; a late
-    /// sender gets an error and starts a new worker.
-    fn retire(&self, jobs: &mut mpsc::Receiver<Job<A>>) -> bool {
-        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
-        if workers
-            .get(&self.stream)
-            .is_some_and(|(serial, _)| *serial == self.serial)
-        {
-            workers.remove(&self.stream);
-        }
-        drop(workers);
-        jobs.close();
-        true
-    }
-
-    async fn process(&mut self, batch: Vec<Job<A>>) {
-        let mut conflicts = 0;
-        loop {
-            let loaded = match self.cache.take() {
-                Some(cached) => cached,
-                None => match load::<A>(&self.store, &self.stream).await {
-                    Ok(loaded) => loaded,
-                    Err(e) => return fail_all(batch, &e),
-                },
-            };
-            // Decide every command against the state its predecessors in the batch left. A
-            // command whose cause the stream already recorded was decided before: skip it.
-            let mut next = loaded.clone();
-            let mut outcomes = Vec::with_capacity(batch.len());
-            let mut events = Vec::new();
-            let mut new_events = Vec::new();
-            for job in &batch {
-                if let Some(cause) = job.cause
-                    && next.causes.contains(&cause.key())
-                {
-                    outcomes.push(Ok(0));
-                    continue;
-                }
-                match A::decide(&next.state, job.command.clone()) {
-                    Ok(decided) => {
-                        for event in &decided {
-                            next.state = A::evolve(next.state, event);
-                        }
-                        if let Some(cause) = job.cause.filter(|_| !decided.is_empty()) {
-                            next.causes.insert(cause.key());
-                        }
-                        outcomes.push(Ok(decided.len()));
-                        new_events.extend(encode(&decided, job.cause));
-                        events.extend(decided);
-                    }
-                    Err(refusal) => outcomes.push(Err(refusal)),
-                }
-            }
-            if events.is_empty() {
-                self.cache = Some(loaded);
-                return reply_all(batch, outcomes, &[], None);
-            }
-            metrics::histogram!("command_batch_size").record(batch.len() as f64);
-            match self
-                .store
-                .append(
-                    &self.stream,
-                    ExpectedRevision::after(loaded.revision),
-                    new_events,
-                )
-                .await
-            {
-                Ok(appended) => {
-                    next.revision = Some(appended.revision);
-                    self.cache = Some(next);
-                    return reply_all(batch, outcomes, &events, Some(appended.position));
-                }
-                Err(e) if e.is_conflict() && conflicts < self.settings.retries => {
-                    // Another process wrote first: reload and decide again.
-                    conflicts += 1;
-                    metrics::counter!("command_conflicts_total").increment(1);
-                    tracing::debug!(attempt = conflicts, "conflict; deciding the batch again");
-                }
-                Err(e) if e.is_conflict() => return fail_all(batch, &CommandError::Contention),
-                // The outcome is unknown (e.g. a lost connection): reload before the next batch.
-                Err(e) => return fail_all(batch, &CommandError::from(e)),
-            }
-        }
-    }
-}
-
-fn reply_all<A: Aggregate>(
-    batch: Vec<Job<A>>,
-    outcomes: Vec<Result<usize, A::Error>>,
-    events: &[A::Event],
-    position: Option<Position>,
-) {
-    let mut events = events.iter();
-    for (job, outcome) in batch.into_iter().zip(outcomes) {
-        let reply = match outcome {
-            Ok(count) => {
-                let own: Vec<A::Event> = events.by_ref().take(count).cloned().collect();
-                let position = if own.is_empty() { None } else { position };
-                Ok(Decided {
-                    events: own,
-                    position,
-                })
-            }
-            Err(refusal) => Err(CommandError::Rejected(refusal)),
-        };
-        // The caller may have gone away; its command stands regardless.
-        let _ = job.reply.send(reply);
-    }
-}
-
-fn fail_all<A: Aggregate>(batch: Vec<Job<A>>, error: &CommandError<A::Error>) {
-    for job in batch {
-        let _ = job.reply.send(Err(error.share()));
-    }
 }

@@ -5,15 +5,18 @@
 //!
 //! It depends on the domain and the event store only, never on a read-side crate.
 
+mod aggregate;
+mod cause;
 mod executor;
 mod freshness;
 pub mod ids;
 pub mod reactor;
+mod worker;
 
+pub use aggregate::Aggregate;
+pub use cause::Cause;
 pub use event_store::checkpoint::Follower;
-pub use executor::{
-    Aggregate, Cause, CommandError, Decided, Executor, ExecutorSettings, SharedError,
-};
+pub use executor::{CommandError, Decided, Executor, ExecutorSettings, SharedError};
 pub use freshness::Freshness;
 pub use ids::Ids;
 pub use reactor::Reactor;

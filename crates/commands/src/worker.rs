@@ -1,0 +1,168 @@
+//! The worker of one stream: it keeps the stream's state in memory, decides whatever
+//! commands are queued (up to a batch) one after another against the evolving state, and
+//! appends all their events in one append with the expected revision.
+
+use crate::Aggregate;
+use crate::cause;
+use crate::executor::{CommandError, Decided, ExecutorSettings, Job, Loaded, Workers, load};
+use event_store::{AnyStore, EventStore, ExpectedRevision, Position};
+use std::sync::PoisonError;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) struct Worker<A: Aggregate> {
+    pub serial: u64,
+    pub stream: String,
+    pub store: AnyStore,
+    pub workers: Workers<A>,
+    pub settings: ExecutorSettings,
+    /// The stream as of our last read or append.
+    pub cache: Option<Loaded<A::State>>,
+}
+
+impl<A: Aggregate> Worker<A> {
+    /// Decides batches until idle for a while or until `shutdown`; then it retires and
+    /// finishes what was already queued, so in-flight requests still get their answer.
+    pub async fn run(mut self, mut jobs: mpsc::Receiver<Job<A>>, shutdown: CancellationToken) {
+        let mut retired = false;
+        loop {
+            let first = tokio::select! {
+                job = jobs.recv() => match job {
+                    Some(job) => job,
+                    None => return,
+                },
+                () = tokio::time::sleep(self.settings.idle), if !retired => {
+                    retired = self.retire(&mut jobs);
+                    continue;
+                }
+                () = shutdown.cancelled(), if !retired => {
+                    retired = self.retire(&mut jobs);
+                    continue;
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < self.settings.max_batch {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.process(batch).await;
+        }
+    }
+
+    /// No new sender can find us, and closing lets us drain what was already queued; a late
+    /// sender gets an error and starts a new worker.
+    fn retire(&self, jobs: &mut mpsc::Receiver<Job<A>>) -> bool {
+        let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        if workers
+            .get(&self.stream)
+            .is_some_and(|(serial, _)| *serial == self.serial)
+        {
+            workers.remove(&self.stream);
+        }
+        drop(workers);
+        jobs.close();
+        true
+    }
+
+    async fn process(&mut self, batch: Vec<Job<A>>) {
+        let mut conflicts = 0;
+        loop {
+            let loaded = match self.cache.take() {
+                Some(cached) => cached,
+                None => match load::<A>(&self.store, &self.stream).await {
+                    Ok(loaded) => loaded,
+                    Err(e) => return fail_all(batch, &e),
+                },
+            };
+            // Decide every command against the state its predecessors in the batch left. A
+            // command whose cause the stream already recorded was decided before: skip it.
+            let mut next = loaded.clone();
+            let mut outcomes = Vec::with_capacity(batch.len());
+            let mut events = Vec::new();
+            let mut new_events = Vec::new();
+            for job in &batch {
+                if let Some(cause) = job.cause
+                    && next.causes.contains(&cause.key())
+                {
+                    outcomes.push(Ok(0));
+                    continue;
+                }
+                match A::decide(&next.state, job.command.clone()) {
+                    Ok(decided) => {
+                        for event in &decided {
+                            next.state = A::evolve(next.state, event);
+                        }
+                        if let Some(cause) = job.cause.filter(|_| !decided.is_empty()) {
+                            next.causes.insert(cause.key());
+                        }
+                        outcomes.push(Ok(decided.len()));
+                        new_events.extend(cause::encode(&decided, job.cause));
+                        events.extend(decided);
+                    }
+                    Err(refusal) => outcomes.push(Err(refusal)),
+                }
+            }
+            if events.is_empty() {
+                self.cache = Some(loaded);
+                return reply_all(batch, outcomes, &[], None);
+            }
+            metrics::histogram!("command_batch_size").record(batch.len() as f64);
+            match self
+                .store
+                .append(
+                    &self.stream,
+                    ExpectedRevision::after(loaded.revision),
+                    new_events,
+                )
+                .await
+            {
+                Ok(appended) => {
+                    next.revision = Some(appended.revision);
+                    self.cache = Some(next);
+                    return reply_all(batch, outcomes, &events, Some(appended.position));
+                }
+                Err(e) if e.is_conflict() && conflicts < self.settings.retries => {
+                    // Another process wrote first: reload and decide again.
+                    conflicts += 1;
+                    metrics::counter!("command_conflicts_total").increment(1);
+                    tracing::debug!(attempt = conflicts, "conflict; deciding the batch again");
+                }
+                Err(e) if e.is_conflict() => return fail_all(batch, &CommandError::Contention),
+                // The outcome is unknown (e.g. a lost connection): reload before the next batch.
+                Err(e) => return fail_all(batch, &CommandError::from(e)),
+            }
+        }
+    }
+}
+
+fn reply_all<A: Aggregate>(
+    batch: Vec<Job<A>>,
+    outcomes: Vec<Result<usize, A::Error>>,
+    events: &[A::Event],
+    position: Option<Position>,
+) {
+    let mut events = events.iter();
+    for (job, outcome) in batch.into_iter().zip(outcomes) {
+        let reply = match outcome {
+            Ok(count) => {
+                let own: Vec<A::Event> = events.by_ref().take(count).cloned().collect();
+                let position = if own.is_empty() { None } else { position };
+                Ok(Decided {
+                    events: own,
+                    position,
+                })
+            }
+            Err(refusal) => Err(CommandError::Rejected(refusal)),
+        };
+        // The caller may have gone away; its command stands regardless.
+        let _ = job.reply.send(reply);
+    }
+}
+
+fn fail_all<A: Aggregate>(batch: Vec<Job<A>>, error: &CommandError<A::Error>) {
+    for job in batch {
+        let _ = job.reply.send(Err(error.share()));
+    }
+}
