@@ -113,17 +113,18 @@ pub(crate) struct NewTrain {
         pattern = r"^[^\u0000]*$"
     )]
     route: Route,
-    /// Local time, `YYYY-MM-DDTHH:MM` (seconds optional); before `arrival_time`.
+    /// Local time, `YYYY-MM-DDTHH:MM` (seconds optional), in the years 2000 to 2099; before
+    /// `arrival_time`.
     #[schema(
         value_type = String,
         example = "2024-09-25T06:30",
-        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"
+        pattern = r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"
     )]
     departure_time: TravelTime,
     #[schema(
         value_type = String,
         example = "2024-09-26T11:40",
-        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"
+        pattern = r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"
     )]
     arrival_time: TravelTime,
     #[schema(value_type = i64, minimum = 0, maximum = 5000, example = 100)]
@@ -159,13 +160,13 @@ pub(crate) struct TrainChanges {
     route: Option<Route>,
     #[schema(
         value_type = Option<String>,
-        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$",
+        pattern = r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$",
         nullable
     )]
     departure_time: Option<TravelTime>,
     #[schema(
         value_type = Option<String>,
-        pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$",
+        pattern = r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$",
         nullable
     )]
     arrival_time: Option<TravelTime>,
@@ -374,6 +375,7 @@ fn refusal(refused: TrainError, missing_train: &'static str) -> ApiError {
             ApiError::Conflict(refused.to_string())
         }
         TrainError::DepartureNotBeforeArrival => field("arrival_time"),
+        TrainError::TravelTimeOutOfRange { field: name } => field(name),
         TrainError::InvalidUserCredentials { .. } => field("user_credentials"),
         TrainError::CapacityExceeded => field("available_seats"),
         TrainError::BookingIdTaken => ApiError::internal(refused.to_string()),

@@ -14,6 +14,8 @@ pub enum ValueError {
     SeatsOutOfRange { max: u32 },
     #[error("time must look like 2024-09-25T06:30")]
     BadTime,
+    #[error("time must be between 2000-01-01T00:00 and 2099-12-31T23:59")]
+    TimeOutOfRange,
 }
 
 /// A route name such as `Chisinau-Bucuresti`: 1 to 100 characters, surrounding blanks trimmed.
@@ -75,7 +77,30 @@ pub struct TravelTime(NaiveDateTime);
 impl TravelTime {
     const FORMATS: [&'static str; 2] = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"];
 
+    /// The years a new travel time may fall in. Every column that stores one holds them: the
+    /// read models' timestamps, the warehouse's `dim_date` (2000 to 2099) and its lead time
+    /// in minutes as an `integer`.
+    pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
+
+    /// A new travel time, from a request: well formed and within [`Self::YEARS`].
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let time = Self::read(raw)?;
+        if time.in_range() {
+            Ok(time)
+        } else {
+            Err(ValueError::TimeOutOfRange)
+        }
+    }
+
+    /// Whether the time falls within [`Self::YEARS`].
+    pub fn in_range(self) -> bool {
+        use chrono::Datelike;
+        Self::YEARS.contains(&self.0.year())
+    }
+
+    /// Any well-formed time. Stored events are read with it: they are facts, and what the
+    /// range refuses today was accepted when they were written.
+    fn read(raw: &str) -> Result<Self, ValueError> {
         Self::FORMATS
             .iter()
             .find_map(|format| NaiveDateTime::parse_from_str(raw.trim(), format).ok())
@@ -115,13 +140,34 @@ impl Serialize for TravelTime {
 impl<'de> Deserialize<'de> for TravelTime {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
+        Self::read(&raw).map_err(serde::de::Error::custom)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_time_must_fall_in_the_years_2000_to_2099() {
+        assert!(TravelTime::parse("2000-01-01T00:00").is_ok());
+        assert!(TravelTime::parse("2099-12-31T23:59:59").is_ok());
+        for outside in ["1999-12-31T23:59", "2100-01-01T00:00", "-5000-01-01T00:00"] {
+            assert_eq!(
+                TravelTime::parse(outside),
+                Err(ValueError::TimeOutOfRange),
+                "{outside}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stored_time_outside_the_years_still_reads_back() {
+        let stored: TravelTime =
+            serde_json::from_str(r#""-5000-01-01T00:00""#).expect("a recorded fact reads back");
+        assert!(!stored.in_range());
+        assert_eq!(stored.to_string(), "-5000-01-01T00:00");
+    }
 
     #[test]
     fn a_route_is_trimmed_and_bounded() {

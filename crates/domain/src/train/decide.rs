@@ -24,6 +24,8 @@ pub enum TrainError {
     BookingNotFound,
     #[error("Departure time must be before arrival time")]
     DepartureNotBeforeArrival,
+    #[error("time must be between 2000-01-01T00:00 and 2099-12-31T23:59")]
+    TravelTimeOutOfRange { field: &'static str },
     #[error("No seats left")]
     NoSeatsLeft,
     #[error("User already has a booking for this train")]
@@ -52,6 +54,14 @@ pub fn user_credentials(raw: &str) -> Result<String, TrainError> {
 }
 
 fn check_times(details: &TrainDetails) -> Result<(), TrainError> {
+    for (field, time) in [
+        ("departure_time", details.departure_time),
+        ("arrival_time", details.arrival_time),
+    ] {
+        if !time.in_range() {
+            return Err(TrainError::TravelTimeOutOfRange { field });
+        }
+    }
     if details.departure_time < details.arrival_time {
         Ok(())
     } else {

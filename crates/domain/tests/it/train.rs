@@ -5,7 +5,7 @@
 use crate::{at, given, route, seats, time};
 use domain::{
     BookingCancelReason, BookingId, Decider, Train, TrainCommand, TrainDetails, TrainError,
-    TrainEvent, TrainId, TrainState, TrainUpdate,
+    TrainEvent, TrainId, TrainState, TrainUpdate, TravelTime,
 };
 
 const TRAIN: TrainId = TrainId(7);
@@ -135,6 +135,70 @@ fn registering_a_train_with_departure_after_arrival_is_refused() {
     given::<Train>(&[])
         .when(register(details, 120))
         .then_error(TrainError::DepartureNotBeforeArrival);
+}
+
+/// A time built without `TravelTime::parse`, as a command from elsewhere might carry one.
+fn unchecked_time(raw: &str) -> TravelTime {
+    let naive =
+        chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M").expect("a well-formed time");
+    TravelTime::from(naive)
+}
+
+#[test]
+fn registering_a_train_that_departs_before_2000_is_refused_naming_the_departure() {
+    let details = TrainDetails {
+        departure_time: unchecked_time("1999-12-31T23:59"),
+        ..details()
+    };
+    given::<Train>(&[])
+        .when(register(details, 120))
+        .then_error(TrainError::TravelTimeOutOfRange {
+            field: "departure_time",
+        });
+}
+
+#[test]
+fn registering_a_train_that_arrives_after_2099_is_refused_naming_the_arrival() {
+    let details = TrainDetails {
+        arrival_time: unchecked_time("2100-01-01T00:00"),
+        ..details()
+    };
+    given::<Train>(&[])
+        .when(register(details, 120))
+        .then_error(TrainError::TravelTimeOutOfRange {
+            field: "arrival_time",
+        });
+}
+
+#[test]
+fn a_train_on_the_edges_of_the_years_it_may_use_is_registered() {
+    let details = TrainDetails {
+        departure_time: time("2000-01-01T00:00"),
+        arrival_time: time("2099-12-31T23:59"),
+        ..details()
+    };
+    let event = TrainEvent::TrainRegistered {
+        train_id: TRAIN,
+        details: details.clone(),
+        capacity: 120,
+        registered_at: at(0),
+    };
+    given::<Train>(&[])
+        .when(register(details, 120))
+        .then(&[event]);
+}
+
+#[test]
+fn an_update_moving_departure_past_2099_is_refused() {
+    given::<Train>(&[registered(120)])
+        .when(update(TrainUpdate {
+            departure_time: Some(unchecked_time("2100-06-01T10:00")),
+            arrival_time: Some(unchecked_time("2100-06-02T10:00")),
+            ..TrainUpdate::default()
+        }))
+        .then_error(TrainError::TravelTimeOutOfRange {
+            field: "departure_time",
+        });
 }
 
 #[test]
