@@ -2,17 +2,16 @@
 //! event that called for it; its events get ids derived from that cause and record it in
 //! their metadata, and a stream that already holds a cause never decides it again.
 //!
-//! Both guards are needed because the event stores differ: PostgreSQL refuses a stored event
-//! id anywhere, while EventStoreDB recognises a retried id only within the same stream at the
-//! expected revision, so only the stream's own memory of its causes holds on both.
+//! The stream's memory is what holds on both event stores: PostgreSQL recognises a stored
+//! event id anywhere, but EventStoreDB only within the same stream at the expected revision,
+//! and a repeated reaction may come after other events of the stream. The derived ids make a
+//! retried append of the very same events a no-op where the store can tell.
 
 use domain::DomainEvent;
 use event_store::{NewEvent, RecordedEvent};
 use uuid::Uuid;
 
-/// The event that caused a command, when a reactor issued it. Its events get ids derived
-/// from the cause, and the stream remembers the cause, so a reaction repeated after a crash
-/// records nothing twice, on either event store.
+/// The event that caused a command, when a reactor issued it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cause {
     /// The causing event's id.

@@ -43,7 +43,7 @@ async fn live() -> Json<serde_json::Value> {
 }
 
 /// The body of a healthy probe.
-pub fn ok() -> Json<serde_json::Value> {
+fn ok() -> Json<serde_json::Value> {
     Json(json!({ "status": "OK" }))
 }
 
@@ -54,12 +54,12 @@ pub async fn database_ready(pool: &sqlx::PgPool) -> Result<Json<serde_json::Valu
 }
 
 /// The JSON 404 of every router.
-pub async fn not_found() -> ApiError {
+async fn not_found() -> ApiError {
     ApiError::NotFound("Not Found")
 }
 
 /// The JSON 405 of every router.
-pub async fn method_not_allowed() -> ApiError {
+async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
