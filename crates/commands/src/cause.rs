@@ -18,12 +18,17 @@ pub struct Cause {
     pub event_id: Uuid,
     /// The reactor's name: two reactors may react to the same event.
     pub by: &'static str,
+    /// Which of the commands the event called for: one event may call for several.
+    pub part: u32,
 }
 
 impl Cause {
-    /// The key under which a stream remembers this cause: one per event and reactor.
+    /// The key under which a stream remembers this cause: one per event, reactor and command.
     pub(crate) fn key(self) -> Uuid {
-        Uuid::new_v5(&self.event_id, self.by.as_bytes())
+        Uuid::new_v5(
+            &self.event_id,
+            format!("{}/{}", self.by, self.part).as_bytes(),
+        )
     }
 
     /// The id of the `index`-th event this cause records: the same on every retry.

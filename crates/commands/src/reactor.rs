@@ -203,11 +203,12 @@ impl<R: Reactor, S: EventStore> Runner<R, S> {
         let (id, position) = (event.id, event.position);
         let decoded = domain::decode(&event.event_type, &event.metadata, event.data)
             .map_err(|source| Stop::Decode { position, source })?;
-        let cause = Cause {
-            event_id: id,
-            by: R::NAME,
-        };
-        for (key, command) in R::react(&decoded) {
+        for (part, (key, command)) in (0..).zip(R::react(&decoded)) {
+            let cause = Cause {
+                event_id: id,
+                by: R::NAME,
+                part,
+            };
             match self.executor.execute_caused(key, command, cause).await {
                 Ok(_) => {}
                 Err(CommandError::Rejected(refusal)) => {

@@ -173,6 +173,7 @@ async fn a_cause_recorded_once_is_never_decided_again_even_where_the_command_wou
     let cause = Cause {
         event_id: uuid::Uuid::now_v7(),
         by: "test-reactor",
+        part: 0,
     };
 
     let first = executor();
