@@ -1,5 +1,7 @@
 //! `Idempotency-Key` on POST: a retried request gets the first response back and changes
-//! nothing. Replies are kept in Redis for a day, keyed by path and key.
+//! nothing. Replies are kept in Redis for a day, keyed by path and key, beside a SHA-256
+//! fingerprint of the request (method, path, caller and body), never the body itself. A body
+//! refused as invalid (422) keeps nothing: nothing started, so a retry may run.
 //!
 //! Degrades open: when Redis is unreachable (or not configured) requests run without the
 //! guarantee and a warning is logged, so bookings keep working while Redis is down. A claim
@@ -112,7 +114,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let Ok(bytes) = to_bytes(body, state.inner.settings.max_body_bytes).await else {
         return ApiError::TooLarge.into_response();
     };
-    let fingerprint = String::from_utf8_lossy(&bytes).into_owned();
+    let fingerprint = fingerprint(&parts.method, parts.uri.path(), CALLER, &bytes);
     let prefix = &state.inner.settings.redis_key_prefix;
     let redis_key = format!("{prefix}idempotency:{}:{key}", parts.uri.path());
 
@@ -158,8 +160,8 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let Ok(body) = to_bytes(body, usize::MAX).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    if parts.status.is_server_error() {
-        // Nothing was decided for sure: let a retry run again.
+    if parts.status.is_server_error() || parts.status == StatusCode::UNPROCESSABLE_ENTITY {
+        // Nothing was decided for sure, or nothing started: let a retry run again.
         let released: redis::RedisResult<()> = connection.del(&redis_key).await;
         if let Err(e) = released {
             replies.link.mark_down(&e);
@@ -183,6 +185,30 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         }
     }
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Who sends requests, as far as idempotency goes: nobody until accounts exist, then the
+/// token's subject, so that two callers' keys never meet.
+const CALLER: &str = "";
+
+/// What a retry must repeat exactly for its key to mean the same request.
+fn fingerprint(method: &Method, path: &str, caller: &str, body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in [
+        method.as_str().as_bytes(),
+        path.as_bytes(),
+        caller.as_bytes(),
+    ] {
+        // Length-prefixed, so that no two different requests run together the same way.
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    hash.update(body);
+    hash.finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {

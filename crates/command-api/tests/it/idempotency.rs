@@ -169,3 +169,52 @@ async fn posts_with_a_key_still_work_when_redis_is_down() {
     assert_eq!((booking.status, booking.body), (200, json!(1)));
     assert_eq!(app.seats_left(1).await, 4);
 }
+
+/// Every value this server stored in Redis.
+async fn stored(app: &TestApp) -> Vec<String> {
+    use redis::AsyncCommands;
+    let client = redis::Client::open(crate::support::redis_url()).expect("redis url");
+    let mut redis = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis
+        .keys(format!("{}*", app.redis_prefix()))
+        .await
+        .expect("keys");
+    let mut values = Vec::new();
+    for key in keys {
+        let value: String = redis.get(&key).await.expect("value");
+        values.push(value);
+    }
+    values
+}
+
+#[tokio::test]
+async fn a_key_keeps_a_fingerprint_of_the_request_never_its_body() {
+    let app = TestApp::spawn().await;
+    let train = app.train(10).await;
+    let body = json!({"train_id": train, "user_credentials": "Tom Ford"});
+    let first = post_with_key(&app, "/bookings", "fingerprint-1", &body).await;
+    assert_eq!(first.status, 200);
+    let stored = stored(&app).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(!stored[0].contains("Tom Ford"), "{}", stored[0]);
+    // The fingerprint still tells the same request from another one.
+    let retry = post_with_key(&app, "/bookings", "fingerprint-1", &body).await;
+    assert_eq!(retry.header(REPLAYED), "true");
+}
+
+#[tokio::test]
+async fn a_body_refused_as_invalid_keeps_no_key() {
+    let app = TestApp::spawn().await;
+    let train = app.train(10).await;
+    let garbage = json!({"train_id": "seven"});
+    let refused = post_with_key(&app, "/bookings", "fix-and-retry", &garbage).await;
+    assert_eq!(refused.status, 422);
+    assert!(stored(&app).await.is_empty());
+    // The client fixes its body and retries with the same key: it runs.
+    let body = json!({"train_id": train, "user_credentials": "Tom Ford"});
+    let fixed = post_with_key(&app, "/bookings", "fix-and-retry", &body).await;
+    assert_eq!((fixed.status, fixed.body), (200, json!(1)));
+}

@@ -100,6 +100,11 @@ impl TestApp {
         self.base = start_api(&self.settings, &self.store, &self.pool, &self.api).await;
     }
 
+    /// The prefix of every Redis key this server writes.
+    pub fn redis_prefix(&self) -> &str {
+        &self.settings.redis_key_prefix
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
