@@ -10,7 +10,7 @@
 
 use crate::{Aggregate, Cause, CommandError, Executor, Follower};
 use domain::DomainEvent;
-use event_store::checkpoint::{self, Leader};
+use event_store::checkpoint;
 use event_store::{EventStore, Filter, Position, RecordedEvent};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -122,38 +122,15 @@ struct Runner<R: Reactor, S> {
 impl<R: Reactor, S: EventStore> Runner<R, S> {
     #[tracing::instrument(skip_all, fields(reactor = R::NAME))]
     async fn run(self, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_millis(200);
-        let mut announced_standby = false;
-        let lock = format!("reactor:{}", R::NAME);
-        while !shutdown.is_cancelled() {
-            let leader = tokio::select! {
-                () = shutdown.cancelled() => return,
-                leader = Leader::try_acquire(&self.pool, &lock) => leader,
-            };
-            let stopped = match leader {
-                Ok(Some(mut leader)) => {
-                    tracing::info!("active");
-                    announced_standby = false;
-                    tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        stopped = self.follow() => stopped,
-                        lost = leader.lost() => Stop::Database(lost),
-                    }
-                }
-                Ok(None) => {
-                    if !announced_standby {
-                        tracing::info!("another instance is active; standing by");
-                        announced_standby = true;
-                    }
-                    sleep_or(&shutdown, self.settings.standby_poll).await;
-                    continue;
-                }
-                Err(e) => Stop::Database(e),
-            };
-            tracing::error!(error = ?stopped, "reactor stopped; restarting");
-            sleep_or(&shutdown, backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(10));
-        }
+        let key = format!("reactor:{}", R::NAME);
+        checkpoint::lead(
+            &self.pool,
+            &key,
+            self.settings.standby_poll,
+            &shutdown,
+            || self.follow(),
+        )
+        .await;
     }
 
     /// Follows the log from the checkpoint; returns only when it has to stop.
@@ -223,12 +200,5 @@ impl<R: Reactor, S: EventStore> Runner<R, S> {
             metrics::counter!("reactor_commands_total", "reactor" => R::NAME).increment(1);
         }
         Ok(())
-    }
-}
-
-async fn sleep_or(shutdown: &CancellationToken, duration: Duration) {
-    tokio::select! {
-        () = shutdown.cancelled() => {}
-        () = tokio::time::sleep(duration) => {}
     }
 }

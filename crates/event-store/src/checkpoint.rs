@@ -9,7 +9,9 @@
 
 use crate::{Filter, Position};
 use sqlx::{Connection, PgConnection, PgPool};
+use std::future::Future;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Channel on which a committed checkpoint is announced as `"<name> <position>"`.
 pub const CHECKPOINT_CHANNEL: &str = "projection_checkpoints";
@@ -151,6 +153,61 @@ impl Leader {
     /// Gives the lock up by closing its connection.
     pub async fn release(self) {
         self.connection.close().await.ok();
+    }
+}
+
+/// Runs `work` as the one active instance of `key` until `shutdown`. While another instance
+/// leads, it stands by and tries again every `standby_poll`; when `work` stops (it only
+/// returns why) or the lock's connection dies, it logs why and elects again, with backoff.
+/// Projections and reactors run under it.
+pub async fn lead<E, W, F>(
+    pool: &PgPool,
+    key: &str,
+    standby_poll: Duration,
+    shutdown: &CancellationToken,
+    work: W,
+) where
+    E: std::fmt::Debug + From<sqlx::Error>,
+    W: Fn() -> F,
+    F: Future<Output = E>,
+{
+    let mut backoff = Duration::from_millis(200);
+    let mut announced_standby = false;
+    while !shutdown.is_cancelled() {
+        let leader = tokio::select! {
+            () = shutdown.cancelled() => return,
+            leader = Leader::try_acquire(pool, key) => leader,
+        };
+        let stopped = match leader {
+            Ok(Some(mut leader)) => {
+                tracing::info!("active");
+                announced_standby = false;
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    stopped = work() => stopped,
+                    lost = leader.lost() => E::from(lost),
+                }
+            }
+            Ok(None) => {
+                if !announced_standby {
+                    tracing::info!("another instance is active; standing by");
+                    announced_standby = true;
+                }
+                sleep_or(shutdown, standby_poll).await;
+                continue;
+            }
+            Err(e) => E::from(e),
+        };
+        tracing::error!(error = ?stopped, "stopped; restarting");
+        sleep_or(shutdown, backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+async fn sleep_or(shutdown: &CancellationToken, duration: Duration) {
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        () = tokio::time::sleep(duration) => {}
     }
 }
 

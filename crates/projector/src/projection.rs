@@ -72,14 +72,6 @@ impl Projection {
         Self::ALL.into_iter().find(|p| p.name == name)
     }
 
-    /// The projections that must have passed an event of `stream` before a read reflects it.
-    pub fn following(stream: &str) -> Vec<Projection> {
-        Self::ALL
-            .into_iter()
-            .filter(|p| p.filter().matches(stream))
-            .collect()
-    }
-
     pub(crate) async fn apply(
         self,
         tx: &mut PgConnection,

@@ -4,14 +4,11 @@
 
 use crate::{LIVE_SCHEMA, Projection, ProjectorError, decode};
 use domain::DomainEvent;
-use event_store::checkpoint::{self, Leader};
+use event_store::checkpoint;
 use event_store::{EventStore, Position};
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// Another instance is active.
-struct Standby;
 
 pub(crate) struct Runner<S> {
     pub projection: Projection,
@@ -22,46 +19,15 @@ pub(crate) struct Runner<S> {
 }
 
 impl<S: EventStore> Runner<S> {
-    /// Supervises the projection until shutdown: errors are logged and retried with backoff.
+    /// Supervises the projection until shutdown: one active instance, errors logged and
+    /// retried with backoff.
     #[tracing::instrument(skip_all, fields(projection = self.projection.name()))]
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_millis(200);
-        let mut announced_standby = false;
-        while !shutdown.is_cancelled() {
-            let outcome = tokio::select! {
-                () = shutdown.cancelled() => return,
-                outcome = self.lead() => outcome,
-            };
-            match outcome {
-                Ok(Standby) => {
-                    if !announced_standby {
-                        tracing::info!("another instance is active; standing by");
-                        announced_standby = true;
-                    }
-                    sleep_or(&shutdown, self.standby_poll).await;
-                }
-                Err(e) => {
-                    announced_standby = false;
-                    tracing::error!(error = ?e, "projection stopped; restarting");
-                    sleep_or(&shutdown, backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
-    }
-
-    /// Tries to become the active instance; while active, projects until an error.
-    async fn lead(&self) -> Result<Standby, ProjectorError> {
         let key = format!("projection:{}", self.projection.name());
-        let Some(mut leader) = Leader::try_acquire(&self.pool, &key).await? else {
-            return Ok(Standby);
-        };
-        tracing::info!("active");
-        // The lock lives as long as its connection; if that dies, stop and elect again.
-        tokio::select! {
-            stopped = self.project() => Err(stopped),
-            lost = leader.lost() => Err(lost.into()),
-        }
+        checkpoint::lead(&self.pool, &key, self.standby_poll, &shutdown, || {
+            self.project()
+        })
+        .await;
     }
 
     /// Follows the log from the checkpoint; returns only when it has to stop.
@@ -99,12 +65,5 @@ impl<S: EventStore> Runner<S> {
             tracing::debug!(events = events.len(), position = %last, "batch applied");
             at = last;
         }
-    }
-}
-
-async fn sleep_or(shutdown: &CancellationToken, duration: Duration) {
-    tokio::select! {
-        () = shutdown.cancelled() => {}
-        () = tokio::time::sleep(duration) => {}
     }
 }
