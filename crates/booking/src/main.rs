@@ -7,12 +7,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod healthcheck;
+mod quarantine;
 mod serve;
 mod settings;
 #[cfg(test)]
 mod settings_files;
 
-use serve::{cancel_on_signal, serve_api, serve_gateway, serve_ops};
+use serve::{Runners, cancel_on_signal, serve_api, serve_gateway, serve_ops};
 use settings::{Common, Logging, Warehouse, init_tracing, warehouse_pool};
 
 #[derive(Parser)]
@@ -157,6 +158,18 @@ enum Role {
         #[arg(long = "projection", value_parser = parse_projection)]
         projections: Vec<projector::Projection>,
     },
+    /// List the events that projections, reactors, the warehouse feed or the etl set aside
+    /// because they could not decode or apply them, or apply them again after a fix.
+    Quarantine {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        etl: etl::Settings,
+        #[command(flatten)]
+        amqp: projector::feed::Amqp,
+        #[command(subcommand)]
+        action: quarantine::Action,
+    },
     /// Create or upgrade every schema, then exit.
     Migrate {
         #[command(flatten)]
@@ -232,10 +245,20 @@ async fn main() -> anyhow::Result<()> {
             ops_listen,
         } => {
             let (store, pool) = common.start().await?;
+            let mut runners: Vec<String> = projector::Projection::ALL
+                .iter()
+                .map(|p| p.name().to_owned())
+                .collect();
+            runners.push(projector::feed::FEED_NAME.to_owned());
+            let runners = Runners {
+                table: event_store::quarantine::READ_MODELS,
+                names: runners,
+            };
             serve_ops(
                 ops_listen,
                 "Projector",
                 pool.clone(),
+                runners,
                 &tracker,
                 shutdown.clone(),
             )
@@ -259,7 +282,19 @@ async fn main() -> anyhow::Result<()> {
         } => {
             init_tracing(logging.log_format);
             let pool = warehouse_pool(&etl, 4).await?;
-            serve_ops(ops_listen, "Etl", pool.clone(), &tracker, shutdown.clone()).await?;
+            let runners = Runners {
+                table: event_store::quarantine::WAREHOUSE,
+                names: vec![etl::ETL_RUNNER.to_owned()],
+            };
+            serve_ops(
+                ops_listen,
+                "Etl",
+                pool.clone(),
+                runners,
+                &tracker,
+                shutdown.clone(),
+            )
+            .await?;
             tracker.spawn(etl::run(amqp, pool, etl, shutdown.clone()));
         }
         Role::Backfill {
@@ -337,8 +372,8 @@ async fn main() -> anyhow::Result<()> {
             projections,
         } => {
             let (store, pool) = common.start().await?;
-            let differences = projector::verify(&store, &pool, &or_all(projections)).await?;
-            for d in &differences {
+            let verification = projector::verify(&store, &pool, &or_all(projections)).await?;
+            for d in &verification.differences {
                 println!(
                     "{} id {}: live {} | from the log {}",
                     d.table,
@@ -347,13 +382,26 @@ async fn main() -> anyhow::Result<()> {
                     d.rebuilt.as_deref().unwrap_or("(missing)")
                 );
             }
-            if differences.is_empty() {
+            quarantine::print_entries(&verification.quarantined);
+            let (differences, quarantined) = (
+                verification.differences.len(),
+                verification.quarantined.len(),
+            );
+            if differences == 0 && quarantined == 0 {
                 println!("read models match the log");
                 return Ok(());
             }
-            println!("{} rows differ", differences.len());
+            println!(
+                "{differences} rows differ; {quarantined} events quarantined (see `booking quarantine`)"
+            );
             std::process::exit(1);
         }
+        Role::Quarantine {
+            common,
+            etl,
+            amqp,
+            action,
+        } => return quarantine::run(common, etl, amqp, action).await,
         Role::Migrate { common } => {
             let (_store, pool) = common.start().await?;
             let api = command_api::Settings::with_listen(([127, 0, 0, 1], 0).into());

@@ -66,20 +66,30 @@ pub(crate) fn spawn_server(
     });
 }
 
-/// Health and metrics for a role without an HTTP API of its own.
+/// The followers of the log a role runs, by the quarantine table that holds their events:
+/// what its readiness reports on.
+pub(crate) struct Runners {
+    pub table: &'static str,
+    pub names: Vec<String>,
+}
+
+/// Health and metrics for a role without an HTTP API of its own. Ready when its database
+/// answers; degraded (still 200) while one of its runners holds quarantined events.
 pub(crate) async fn serve_ops(
     listen: std::net::SocketAddr,
     name: &'static str,
     pool: sqlx::PgPool,
+    runners: Runners,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    use axum::Json;
     use axum::routing::get;
-    use axum::{Json, http::StatusCode};
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     let ok = || Json(serde_json::json!({ "status": "OK" }));
+    let runners = std::sync::Arc::new(runners);
     let router = axum::Router::new()
         .route(
             "/status",
@@ -91,13 +101,7 @@ pub(crate) async fn serve_ops(
         .route(
             "/health/ready",
             get(move || async move {
-                match sqlx::query("SELECT 1").execute(&pool).await {
-                    Ok(_) => (StatusCode::OK, ok()),
-                    Err(_) => (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        Json(serde_json::json!({ "status": "UNAVAILABLE" })),
-                    ),
-                }
+                http_kit::routes::runners_ready(&pool, runners.table, &runners.names).await
             }),
         )
         .route("/metrics", get(http_kit::metrics::render));

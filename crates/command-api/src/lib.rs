@@ -7,6 +7,8 @@ pub mod openapi;
 mod reactors;
 mod trains;
 
+pub use reactors::{names as reactor_names, retry as retry_reactions};
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -105,6 +107,8 @@ struct Inner {
     settings: Settings,
     /// The command workers, the checkpoint follower and the reactors; `run` waits for them.
     tracker: TaskTracker,
+    /// The projections and reactors commands wait for: readiness reports their quarantine.
+    runners: Vec<String>,
 }
 
 impl AppState {
@@ -143,6 +147,11 @@ impl AppState {
             tracker: &tracker,
             shutdown: &shutdown,
         });
+        let runners = read_models
+            .iter()
+            .chain(&reactors)
+            .map(|follower| follower.name.clone())
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 trains: Executor::new(store.clone(), executor, tracker.clone(), shutdown.clone()),
@@ -159,6 +168,7 @@ impl AppState {
                 replies,
                 settings,
                 tracker,
+                runners,
             }),
         })
     }
@@ -271,6 +281,13 @@ pub(crate) async fn status() -> Json<StatusBody> {
     StatusBody::running("Train booking service is running")
 }
 
+/// Ready when the database answers; degraded while a projection or reactor that commands
+/// wait for holds quarantined events.
 async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    routes::database_ready(state.pool()).await
+    routes::runners_ready(
+        state.pool(),
+        event_store::quarantine::READ_MODELS,
+        &state.inner.runners,
+    )
+    .await
 }

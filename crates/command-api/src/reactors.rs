@@ -7,9 +7,10 @@ mod close_lobby_when_train_removed;
 pub(crate) use close_lobby_when_train_removed::CloseLobbyWhenTrainRemoved;
 
 use commands::reactor::{self, Reactor, RunnerSettings};
-use commands::{Executor, Follower};
+use commands::{Executor, ExecutorSettings, Follower};
 use domain::Lobby;
 use event_store::AnyStore;
+use event_store::quarantine::{Retried, RetryError};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +32,31 @@ pub(crate) fn start(context: Context<'_>) -> Vec<Follower> {
         &context,
         &context.lobbies,
     )]
+}
+
+/// The names of every reactor, as their checkpoints and quarantine know them.
+pub fn names() -> Vec<String> {
+    vec![CloseLobbyWhenTrainRemoved::NAME.to_owned()]
+}
+
+/// Runs every reactor's quarantined events again (`booking quarantine retry`), with command
+/// workers of its own that stop when it is done.
+pub async fn retry(
+    store: &AnyStore,
+    pool: &PgPool,
+) -> Result<Vec<(&'static str, Retried)>, RetryError> {
+    let (tracker, shutdown) = (TaskTracker::new(), CancellationToken::new());
+    let lobbies = Arc::new(Executor::<Lobby>::new(
+        store.clone(),
+        ExecutorSettings::default(),
+        tracker.clone(),
+        shutdown.clone(),
+    ));
+    let retried = reactor::retry::<CloseLobbyWhenTrainRemoved, _>(store, pool, lobbies).await;
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+    Ok(vec![(CloseLobbyWhenTrainRemoved::NAME, retried?)])
 }
 
 fn spawn<R: Reactor>(context: &Context<'_>, executor: &Arc<Executor<R::Target>>) -> Follower {

@@ -355,6 +355,7 @@ pub(crate) fn command_error(
             ApiError::Conflict("The train is changing too fast, please retry".into())
         }
         CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
+        CommandError::Unreadable(kind) => ApiError::Unreadable(kind),
         error @ (CommandError::Failed(_) | CommandError::Stopped) => ApiError::internal(error),
     }
 }

@@ -37,6 +37,10 @@ pub enum CommandError<E> {
     /// The event store cannot be reached; an append's outcome is unknown.
     #[error("event store unavailable")]
     Unavailable(#[source] SharedError),
+    /// The stream holds an event this code cannot decode: no command can be decided on it
+    /// until a fix (an upcaster, a newer release) is deployed.
+    #[error("the stream holds an event that cannot be decoded ({0})")]
+    Unreadable(&'static str),
     #[error("command failed")]
     Failed(#[source] SharedError),
     #[error("the command worker stopped")]
@@ -57,7 +61,7 @@ impl<E> From<StoreError> for CommandError<E> {
 
 impl<E> From<domain::DecodeError> for CommandError<E> {
     fn from(error: domain::DecodeError) -> Self {
-        Self::Failed(Arc::new(error))
+        Self::Unreadable(error.kind())
     }
 }
 
@@ -67,6 +71,7 @@ impl<E> CommandError<E> {
         match self {
             Self::Unavailable(e) => Self::Unavailable(Arc::clone(e)),
             Self::Failed(e) => Self::Failed(Arc::clone(e)),
+            Self::Unreadable(kind) => Self::Unreadable(kind),
             Self::Rejected(_) | Self::Contention | Self::Stopped => Self::Contention,
         }
     }

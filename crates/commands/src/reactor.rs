@@ -11,8 +11,9 @@
 use crate::{Aggregate, Cause, CommandError, Executor, Follower};
 use domain::DomainEvent;
 use event_store::checkpoint;
-use event_store::{EventStore, Filter, Position, RecordedEvent};
-use sqlx::PgPool;
+use event_store::quarantine::{self, Failure, Quarantine, Reapply, Retried, RetryError};
+use event_store::{EventStore, Filter, RecordedEvent};
+use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -76,12 +77,6 @@ enum Stop {
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error("database")]
     Database(#[from] sqlx::Error),
-    #[error("event {position} cannot be decoded")]
-    Decode {
-        position: Position,
-        #[source]
-        source: domain::DecodeError,
-    },
     #[error("a command could not be recorded")]
     Command(#[source] crate::SharedError),
     #[error("the target kept changing underneath")]
@@ -142,8 +137,9 @@ impl<R: Reactor, S: EventStore> Runner<R, S> {
     }
 
     async fn follow_batches(&self) -> Result<std::convert::Infallible, Stop> {
+        let quarantine = Quarantine::new(quarantine::READ_MODELS, R::NAME);
         let mut at = checkpoint::load(&self.pool, R::NAME).await?;
-        let after = (at != Position::default()).then_some(at);
+        let after = (at != event_store::Position::default()).then_some(at);
         let mut subscription = self.store.subscribe(after, R::filter());
         let mut moved = Instant::now();
         loop {
@@ -151,38 +147,51 @@ impl<R: Reactor, S: EventStore> Runner<R, S> {
             let Some(last) = batch.last().map(|e| e.position) else {
                 return Err(Stop::SubscriptionEnded);
             };
-            let mut reacted = false;
-            for event in batch {
-                if R::REACTS_TO.contains(&event.event_type.as_str()) {
-                    self.react(event).await?;
-                    reacted = true;
-                }
-            }
+            let reacting: Vec<RecordedEvent> = batch
+                .into_iter()
+                .filter(|event| R::REACTS_TO.contains(&event.event_type.as_str()))
+                .collect();
             // Moving the checkpoint is a transaction and a notification to every listener.
             // After a batch that called for nothing it only bounds what a restart reads
             // again, so it waits a while; after a reaction it moves at once, for whoever
             // waits on it.
-            if reacted || moved.elapsed() >= CHECKPOINT_EVERY {
-                let mut tx = self.pool.begin().await?;
-                checkpoint::advance(&mut tx, R::NAME, at, last).await?;
-                checkpoint::announce(&mut tx, R::NAME, last).await?;
-                tx.commit().await?;
-                at = last;
-                moved = Instant::now();
+            if reacting.is_empty() && moved.elapsed() < CHECKPOINT_EVERY {
+                continue;
             }
+            // The transaction holds the reactor's quarantine lock from sorting to the
+            // checkpoint, so a retry never races the batch.
+            let mut tx = self.pool.begin().await?;
+            let mut sorting = quarantine.sort(&mut tx).await?;
+            for event in reacting {
+                if sorting.queue_if_blocked(&event) {
+                    continue;
+                }
+                if let Err(kind) = self.react(&event).await? {
+                    sorting.hold(&event, kind);
+                }
+            }
+            quarantine.record(&mut tx, sorting).await?;
+            checkpoint::advance(&mut tx, R::NAME, at, last).await?;
+            checkpoint::announce(&mut tx, R::NAME, last).await?;
+            tx.commit().await?;
+            at = last;
+            moved = Instant::now();
         }
     }
 
     /// Records every command `event` calls for. A refusal is a decision too (the target
-    /// was already in the state the command asks for); anything else stops the batch so that
-    /// it is tried again from the checkpoint.
-    async fn react(&self, event: RecordedEvent) -> Result<(), Stop> {
-        let (id, position) = (event.id, event.position);
-        let decoded = domain::decode(&event.event_type, &event.metadata, event.data)
-            .map_err(|source| Stop::Decode { position, source })?;
+    /// was already in the state the command asks for). An event that cannot be decoded, or
+    /// whose target holds one, is poison: `Ok(Err(kind))`, to be set aside. Anything else
+    /// stops the batch so that it is tried again from the checkpoint.
+    async fn react(&self, event: &RecordedEvent) -> Result<Result<(), &'static str>, Stop> {
+        let position = event.position;
+        let decoded = match domain::decode(&event.event_type, &event.metadata, event.data.clone()) {
+            Ok(decoded) => decoded,
+            Err(e) => return Ok(Err(e.kind())),
+        };
         for (part, (key, command)) in (0..).zip(R::react(&decoded)) {
             let cause = Cause {
-                event_id: id,
+                event_id: event.id,
                 by: R::NAME,
                 part,
             };
@@ -191,6 +200,7 @@ impl<R: Reactor, S: EventStore> Runner<R, S> {
                 Err(CommandError::Rejected(refusal)) => {
                     tracing::info!(%position, %refusal, "reaction refused");
                 }
+                Err(CommandError::Unreadable(_)) => return Ok(Err(TARGET_UNREADABLE)),
                 Err(CommandError::Unavailable(e) | CommandError::Failed(e)) => {
                     return Err(Stop::Command(e));
                 }
@@ -199,6 +209,41 @@ impl<R: Reactor, S: EventStore> Runner<R, S> {
             }
             metrics::counter!("reactor_commands_total", "reactor" => R::NAME).increment(1);
         }
-        Ok(())
+        Ok(Ok(()))
     }
+}
+
+/// The kind of a reaction whose target's stream holds an event that cannot be decoded.
+const TARGET_UNREADABLE: &str = "target_unreadable";
+
+impl<R: Reactor, S: EventStore> Reapply for Runner<R, S> {
+    async fn reapply(&self, _tx: &mut PgConnection, event: RecordedEvent) -> Result<(), Failure> {
+        if !R::REACTS_TO.contains(&event.event_type.as_str()) {
+            return Ok(());
+        }
+        match self.react(&event).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(kind)) => Err(Failure::Poison(kind.to_owned())),
+            Err(stop) => Err(Failure::Transient(Box::new(stop))),
+        }
+    }
+}
+
+/// Runs `R`'s quarantined events again, in order per stream (`booking quarantine retry`).
+/// Each command carries its cause, so one that was recorded before is not recorded again.
+pub async fn retry<R: Reactor, S: EventStore>(
+    store: &S,
+    pool: &PgPool,
+    executor: Arc<Executor<R::Target>>,
+) -> Result<Retried, RetryError> {
+    let runner = Runner::<R, S> {
+        store: store.clone(),
+        pool: pool.clone(),
+        executor,
+        settings: RunnerSettings::default(),
+        reactor: std::marker::PhantomData,
+    };
+    Quarantine::new(quarantine::READ_MODELS, R::NAME)
+        .retry(pool, store, &runner)
+        .await
 }

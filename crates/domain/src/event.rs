@@ -37,6 +37,19 @@ pub enum DecodeError {
     },
 }
 
+impl DecodeError {
+    /// What went wrong, without any of the event's values: safe to store and log, since the
+    /// data may hold personal details.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownType(_) => "unknown_type",
+            Self::UnsupportedVersion { .. } => "unsupported_version",
+            Self::TypeMismatch { .. } => "type_mismatch",
+            Self::Malformed { .. } => "malformed",
+        }
+    }
+}
+
 /// The registry of event families: `Variant(Family)` per aggregate.
 macro_rules! domain_events {
     ($($variant:ident($family:ty)),+ $(,)?) => {

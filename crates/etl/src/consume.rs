@@ -136,15 +136,11 @@ impl Batch {
         }
         match serde_json::from_slice::<FeedMessage>(&delivery.data) {
             Ok(message) => self.messages.push(message),
-            Err(e) => self.rejected.push(Rejected {
-                message_id: delivery
-                    .properties
-                    .message_id()
-                    .as_ref()
-                    .map(|id| id.to_string()),
-                body: String::from_utf8_lossy(&delivery.data).into_owned(),
-                error: e.to_string(),
-            }),
+            Err(e) => {
+                let id = delivery.properties.message_id().as_ref();
+                self.rejected
+                    .push(Rejected::new(id.map(|id| id.to_string()), &e));
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ pub mod testing;
 
 pub use backfill::{BackfillReport, backfill};
 pub use consume::{Batch, BatchAcker, FeedConsumer};
-pub use load::{Loaded, Rejected, load, load_in};
+pub use load::{ETL_RUNNER, Loaded, Rejected, load, load_in, retry};
 pub use report::{Period, Table, report};
 
 use projector::feed::Amqp;

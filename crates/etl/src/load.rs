@@ -27,6 +27,10 @@ use bookings::Booked;
 use cancellations::Cancelled;
 use chrono::{DateTime, Datelike, Utc};
 use domain::{BookingCancelReason, DomainEvent, TrainEvent};
+use event_store::quarantine::{
+    self, Failure, Held, Quarantine, Reapply, Retried, RetryError, Sorting, poison_kind,
+};
+use event_store::{EventStore, RecordedEvent};
 use projector::feed::FeedMessage;
 use seats_daily::Seats;
 use sqlx::{PgConnection, PgPool};
@@ -41,6 +45,16 @@ pub struct Loaded {
     pub fresh: usize,
     /// Events skipped because they were loaded before (or twice in this batch).
     pub repeated: usize,
+    /// Events set aside in the quarantine: they cannot be decoded or loaded, or wait behind
+    /// one of their stream that could not.
+    pub quarantined: usize,
+}
+
+/// The etl's name in `warehouse.quarantine`.
+pub const ETL_RUNNER: &str = "etl";
+
+fn etl_quarantine() -> Quarantine {
+    Quarantine::new(quarantine::WAREHOUSE, ETL_RUNNER)
 }
 
 /// Loads `messages` in one transaction.
@@ -51,20 +65,19 @@ pub async fn load(pool: &PgPool, messages: &[FeedMessage]) -> Result<Loaded, sql
     Ok(loaded)
 }
 
-/// Loads `messages` (and records `rejected`) inside the caller's transaction.
+/// Loads `messages` (and records `rejected`) inside the caller's transaction. A message whose
+/// event cannot be decoded or loaded goes to `warehouse.quarantine`, with the later ones of
+/// its stream queued behind it, and the rest loads.
 #[tracing::instrument(skip_all, fields(messages = messages.len()))]
 pub async fn load_in(
     tx: &mut PgConnection,
     messages: &[FeedMessage],
     rejected: &[Rejected],
 ) -> Result<Loaded, sqlx::Error> {
-    // One loading transaction at a time per warehouse (several consumers, several etl
-    // processes, a backfill beside the live etl). Under READ COMMITTED two concurrent batches
-    // would not see each other's train versions: both could leave a version current, or a
-    // seat row without its capacity. Loads are short; receiving and parsing still overlap.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('warehouse-load'))")
-        .execute(&mut *tx)
-        .await?;
+    // The quarantine's lock first, then the warehouse's, in the order a retry takes them.
+    let quarantine = etl_quarantine();
+    let blocked = quarantine.sort(tx).await?;
+    lock(tx).await?;
     let mut seen = HashSet::with_capacity(messages.len());
     let unique: Vec<&FeedMessage> = messages.iter().filter(|m| seen.insert(m.id)).collect();
     let ids: Vec<Uuid> = unique.iter().map(|m| m.id).collect();
@@ -79,30 +92,164 @@ pub async fn load_in(
         .into_iter()
         .filter(|m| !known.contains(&m.id))
         .collect();
+    let decoded: Vec<(&FeedMessage, Decoded)> = fresh
+        .iter()
+        .map(|&message| {
+            let event = DomainEvent::decode(
+                &message.event_type,
+                message.schema_version,
+                message.data.clone(),
+            )
+            .map_err(|e| e.kind());
+            (message, event)
+        })
+        .collect();
 
+    // At once; only when an event fails because of its data, again one at a time behind
+    // savepoints, to set that event aside.
+    sqlx::query("SAVEPOINT whole_batch")
+        .execute(&mut *tx)
+        .await?;
+    let mut sorting = blocked.clone();
+    let (batch, applied) = sort(&decoded, &mut sorting);
+    let applied = match write(tx, &batch, &applied).await {
+        Ok(()) => applied.len(),
+        Err(e) if poison_kind(&e).is_some() => {
+            sqlx::query("ROLLBACK TO SAVEPOINT whole_batch")
+                .execute(&mut *tx)
+                .await?;
+            sorting = blocked;
+            load_each(tx, &decoded, &mut sorting).await?
+        }
+        Err(e) => return Err(e),
+    };
+    rejected_messages::write(tx, rejected).await?;
+    let quarantined = sorting.held();
+    quarantine.record(tx, sorting).await?;
+    Ok(Loaded {
+        fresh: applied,
+        repeated: messages.len() - fresh.len(),
+        quarantined,
+    })
+}
+
+/// An event as the etl reads it: decoded, or the kind of why it cannot be.
+type Decoded = Result<DomainEvent, &'static str>;
+
+/// One loading transaction at a time per warehouse (several consumers, several etl processes,
+/// a backfill beside the live etl, a quarantine retry). Under READ COMMITTED two concurrent
+/// batches would not see each other's train versions: both could leave a version current, or
+/// a seat row without its capacity. Loads are short; receiving and parsing still overlap.
+async fn lock(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('warehouse-load'))")
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+fn held(message: &FeedMessage) -> Held {
+    Held {
+        position: message.position,
+        stream: message.stream.clone(),
+        revision: Some(message.revision),
+        event_id: Some(message.id),
+        event_type: message.event_type.clone(),
+    }
+}
+
+/// The rows of the messages that can load, and those messages; the others are set aside.
+fn sort<'a>(
+    decoded: &'a [(&'a FeedMessage, Decoded)],
+    sorting: &mut Sorting,
+) -> (Rows, Vec<&'a FeedMessage>) {
     let mut rows = Rows::default();
-    let mut rejected = rejected.to_vec();
-    for message in &fresh {
-        match DomainEvent::decode(
+    let mut applied = Vec::with_capacity(decoded.len());
+    for (message, event) in decoded {
+        if sorting.queue_if_blocked(held(message)) {
+            continue;
+        }
+        match event {
+            Ok(event) => {
+                rows.add(message, event);
+                applied.push(*message);
+            }
+            Err(kind) => sorting.hold(held(message), *kind),
+        }
+    }
+    (rows, applied)
+}
+
+/// Writes the rows, then records the messages they came from as loaded.
+async fn write(
+    tx: &mut PgConnection,
+    rows: &Rows,
+    messages: &[&FeedMessage],
+) -> Result<(), sqlx::Error> {
+    rows.write(tx).await?;
+    loaded_events::record(tx, messages).await
+}
+
+/// Loads the messages one at a time, each behind a savepoint, in order: one that fails
+/// because of its data is set aside, and the rest goes on. Returns how many loaded.
+async fn load_each(
+    tx: &mut PgConnection,
+    decoded: &[(&FeedMessage, Decoded)],
+    sorting: &mut Sorting,
+) -> Result<usize, sqlx::Error> {
+    let mut applied = 0;
+    for one in decoded {
+        let (rows, messages) = sort(std::slice::from_ref(one), sorting);
+        if messages.is_empty() {
+            continue;
+        }
+        quarantine::savepoint(tx).await?;
+        let outcome = write(tx, &rows, &messages).await;
+        match quarantine::settle(tx, outcome).await? {
+            None => applied += 1,
+            Some(kind) => sorting.hold(held(one.0), kind),
+        }
+    }
+    Ok(applied)
+}
+
+/// Loads the etl's quarantined events again, in order per stream, each read back from the
+/// log (`booking quarantine retry`). Takes the quarantine's lock, then the warehouse's.
+pub async fn retry<S: EventStore>(store: &S, pool: &PgPool) -> Result<Retried, RetryError> {
+    etl_quarantine().retry(pool, store, &Reload).await
+}
+
+struct Reload;
+
+impl Reapply for Reload {
+    async fn reapply(&self, tx: &mut PgConnection, event: RecordedEvent) -> Result<(), Failure> {
+        let message = match FeedMessage::from_recorded(&event) {
+            Ok(message) => message,
+            Err(projector::ProjectorError::Decode { source, .. }) => {
+                return Err(Failure::Poison(source.kind().to_owned()));
+            }
+            Err(e) => return Err(Failure::Transient(Box::new(e))),
+        };
+        lock(tx).await?;
+        let known: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM warehouse.loaded_events WHERE event_id = $1)",
+        )
+        .bind(message.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if known {
+            return Ok(());
+        }
+        let decoded = DomainEvent::decode(
             &message.event_type,
             message.schema_version,
             message.data.clone(),
-        ) {
-            Ok(event) => rows.add(message, &event),
-            Err(e) => rejected.push(Rejected {
-                message_id: Some(message.id.to_string()),
-                body: message.data.to_string(),
-                error: e.to_string(),
-            }),
-        }
+        )
+        .map_err(|e| Failure::Poison(e.kind().to_owned()))?;
+        let mut rows = Rows::default();
+        rows.add(&message, &decoded);
+        write(tx, &rows, &[&message]).await?;
+        Ok(())
     }
-    rows.write(tx).await?;
-    rejected_messages::write(tx, &rejected).await?;
-    loaded_events::record(tx, &fresh).await?;
-    Ok(Loaded {
-        fresh: fresh.len(),
-        repeated: messages.len() - fresh.len(),
-    })
 }
 
 /// A log position as the warehouse stores it: two bigints compared as a row.

@@ -11,6 +11,7 @@ mod error;
 pub mod kurrent;
 mod position;
 pub mod postgres;
+pub mod quarantine;
 mod subscription;
 
 #[cfg(feature = "testing")]

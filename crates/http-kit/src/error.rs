@@ -47,6 +47,10 @@ pub enum ApiError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("request timed out")]
     Timeout,
+    /// The aggregate's stream holds an event this release cannot decode (its kind given): a
+    /// fix must be deployed first, so the client is told to come back later.
+    #[error("the aggregate holds an undecodable event ({0})")]
+    Unreadable(&'static str),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -84,6 +88,14 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!("Request timed out, please retry"),
             ),
+            Self::Unreadable(kind) => {
+                tracing::error!(error_kind = kind, "a command met an event it cannot decode");
+                return detail_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!("Temporarily unavailable"),
+                    Some(UNREADABLE_RETRY_AFTER_SECS),
+                );
+            }
             Self::Internal(source) => {
                 tracing::error!(error = ?source, "internal error");
                 (
@@ -96,6 +108,9 @@ impl IntoResponse for ApiError {
         detail_response(status, detail, retry_after)
     }
 }
+
+/// How long a client is told to wait when an aggregate cannot be read: a fix takes a deploy.
+const UNREADABLE_RETRY_AFTER_SECS: u64 = 30;
 
 /// `{"detail": ...}` with `status`, and `Retry-After` when the client should come back later.
 pub fn detail_response(

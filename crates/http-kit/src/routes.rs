@@ -53,6 +53,23 @@ pub async fn database_ready(pool: &sqlx::PgPool) -> Result<Json<serde_json::Valu
     Ok(ok())
 }
 
+/// Ready when the database holding `runners`' quarantine (`table`) answers; degraded, still
+/// 200, while any of them holds quarantined events: `{"status":"degraded","quarantined":n}`.
+/// Never 503 for poison, or one bad event would have every healthcheck take the stack down.
+pub async fn runners_ready(
+    pool: &sqlx::PgPool,
+    table: &str,
+    runners: &[String],
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let quarantined = event_store::quarantine::count(pool, table, runners).await?;
+    if quarantined == 0 {
+        return Ok(ok());
+    }
+    Ok(Json(
+        json!({ "status": "degraded", "quarantined": quarantined }),
+    ))
+}
+
 /// The JSON 404 of every router.
 async fn not_found() -> ApiError {
     ApiError::NotFound("Not Found")

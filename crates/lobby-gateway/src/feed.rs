@@ -193,8 +193,18 @@ pub(crate) fn filter() -> Filter {
 pub(crate) fn message(event: &RecordedEvent) -> Option<(TrainId, Outgoing)> {
     let decoded = match domain::decode(&event.event_type, &event.metadata, event.data.clone()) {
         Ok(decoded) => decoded,
+        // A live push has nothing to hold back: the event is skipped, and the projections'
+        // quarantine is where it is kept for an operator. Only its kind is logged, since a
+        // decoding error may quote the data.
         Err(e) => {
-            tracing::warn!(error = %e, "skipping an event the lobbies cannot read");
+            tracing::error!(
+                position = %event.position,
+                stream = %event.stream,
+                event_type = %event.event_type,
+                error_kind = e.kind(),
+                "skipping an event the lobbies cannot read"
+            );
+            metrics::counter!("lobby_events_unreadable_total", "kind" => e.kind()).increment(1);
             return None;
         }
     };

@@ -230,6 +230,7 @@ fn command_error(error: CommandError<LobbyError>) -> ApiError {
             ApiError::Conflict("The lobby is changing too fast, please retry".into())
         }
         CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
+        CommandError::Unreadable(kind) => ApiError::Unreadable(kind),
         error @ (CommandError::Failed(_) | CommandError::Stopped) => ApiError::internal(error),
     }
 }

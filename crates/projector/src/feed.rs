@@ -18,7 +18,7 @@ mod publisher;
 
 pub use amqp::Amqp;
 pub use message::FeedMessage;
-pub use publisher::run;
+pub use publisher::{retry, run};
 
 use crate::ProjectorError;
 use uuid::Uuid;

@@ -8,10 +8,12 @@ mod lobbies;
 mod projection;
 mod replay;
 mod runner;
+mod sorted;
 mod trains;
 
 pub use projection::{Projection, followers};
-pub use replay::{Difference, RebuildReport, rebuild, verify};
+pub use replay::{Difference, RebuildReport, Verification, rebuild, verify};
+pub use sorted::retry;
 
 /// The schema of the live read models.
 pub const LIVE_SCHEMA: &str = "read_models";
@@ -88,15 +90,6 @@ pub enum ProjectorError {
 /// Reads a recorded event into the domain, through the domain's codec.
 pub(crate) fn decode(event: &RecordedEvent) -> Result<DomainEvent, ProjectorError> {
     decode_data(event, event.data.clone())
-}
-
-/// Like [`decode`], taking the event apart instead of copying its data.
-pub(crate) fn decode_owned(
-    mut event: RecordedEvent,
-) -> Result<(RecordedEvent, DomainEvent), ProjectorError> {
-    let data = std::mem::take(&mut event.data);
-    let decoded = decode_data(&event, data)?;
-    Ok((event, decoded))
 }
 
 fn decode_data(

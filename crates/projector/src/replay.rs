@@ -17,11 +17,12 @@ mod rebuild;
 mod verify;
 
 pub use rebuild::{RebuildReport, rebuild};
-pub use verify::{Difference, verify};
+pub use verify::{Difference, Verification, verify};
 
-use crate::{LIVE_SCHEMA, Projection, ProjectorError, decode_owned};
-use domain::DomainEvent;
+use crate::sorted::{self, Decoded, Unapplied};
+use crate::{LIVE_SCHEMA, Projection, ProjectorError};
 use event_store::checkpoint;
+use event_store::quarantine::{self, Quarantine};
 use event_store::{EventStore, Filter, Position, RecordedEvent};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sqlx::PgPool;
@@ -69,10 +70,12 @@ async fn discard(
             .await?;
     }
     for projection in projections {
+        let copy = copy_name(*projection, suffix);
         sqlx::query("DELETE FROM projections.checkpoints WHERE name = $1")
-            .bind(copy_name(*projection, suffix))
+            .bind(&copy)
             .execute(pool)
             .await?;
+        copy_quarantine(&copy).clear(pool).await?;
     }
     Ok(())
 }
@@ -81,8 +84,13 @@ fn copy_name(projection: Projection, suffix: &str) -> String {
     format!("{}@{suffix}", projection.name())
 }
 
-/// Events of one page, decoded.
-type Page = Vec<(RecordedEvent, DomainEvent)>;
+/// Where a copy sets aside what it cannot apply, as the live projection does.
+fn copy_quarantine(copy: &str) -> Quarantine {
+    Quarantine::new(quarantine::READ_MODELS, copy)
+}
+
+/// Events of one page, decoded where they can be.
+type Page = Vec<(RecordedEvent, Decoded)>;
 
 /// A replay of the log into copies of some projections.
 struct Replay<'a, S> {
@@ -157,7 +165,7 @@ impl<'a, S: EventStore> Replay<'a, S> {
                     Err(_) => (None, false),
                 };
                 // Decoding here overlaps it with writing the previous page.
-                let page = page.and_then(|page| page.into_iter().map(decode_owned).collect());
+                let page = page.map(|page| page.into_iter().map(sorted::decode_owned).collect());
                 if pages.send(page).await.is_err() {
                     return;
                 }
@@ -186,41 +194,74 @@ impl<'a, S: EventStore> Replay<'a, S> {
         Ok(done)
     }
 
+    /// Applies a page in one transaction. When an event fails because of its data, the page
+    /// is applied again one event at a time, setting such events aside as the live runner
+    /// does.
     async fn apply_page(
         &mut self,
-        decoded: &Page,
+        page: &Page,
         until: Option<&BTreeMap<Projection, Position>>,
     ) -> Result<(), ProjectorError> {
+        let mut careful = false;
+        loop {
+            match self.try_page(page, until, careful).await {
+                Ok(()) => return Ok(()),
+                // Carefully, an event at fault is set aside instead of failing the page.
+                Err(Unapplied::Poisoned) => careful = true,
+                Err(Unapplied::Failed(e)) => return Err(e),
+            }
+        }
+    }
+
+    async fn try_page(
+        &mut self,
+        page: &Page,
+        until: Option<&BTreeMap<Projection, Position>>,
+        careful: bool,
+    ) -> Result<(), Unapplied> {
         let mut tx = self.pool.begin().await?;
         // Losing the last commits in a server crash is harmless here: the copy's checkpoint is
         // lost with its rows, and the replay simply redoes them.
         sqlx::query("SET LOCAL synchronous_commit = off")
             .execute(&mut *tx)
             .await?;
+        let mut moved = Vec::new();
         for &projection in &self.projections {
             let from = self.at[&projection];
             let limit = until.and_then(|u| u.get(&projection).copied());
             let filter = projection.filter();
             let mut to = from;
             let mut events = Vec::new();
-            for (recorded, event) in decoded {
+            for (recorded, decoded) in page {
                 let in_range = recorded.position > from
                     && limit.is_none_or(|limit| recorded.position <= limit);
                 if in_range && filter.matches(&recorded.stream) {
-                    events.push(event);
+                    events.push((recorded, decoded));
                     to = recorded.position;
                 }
             }
             if to == from {
                 continue;
             }
-            projection
-                .apply(&mut tx, &self.schema, &events, true)
-                .await?;
-            checkpoint::advance(&mut tx, &copy_name(projection, &self.suffix), from, to).await?;
-            self.at.insert(projection, to);
+            let copy = copy_name(projection, &self.suffix);
+            let quarantine = copy_quarantine(&copy);
+            let mut sorting = quarantine.sort(&mut tx).await?;
+            sorted::apply(
+                projection,
+                &mut tx,
+                &self.schema,
+                &events,
+                &mut sorting,
+                true,
+                careful,
+            )
+            .await?;
+            quarantine.record(&mut tx, sorting).await?;
+            checkpoint::advance(&mut tx, &copy, from, to).await?;
+            moved.push((projection, to));
         }
         tx.commit().await?;
+        self.at.extend(moved);
         Ok(())
     }
 }

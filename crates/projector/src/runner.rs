@@ -2,9 +2,10 @@
 //! otherwise. Leadership is a session advisory lock; correctness does not rest on it, because
 //! the checkpoint compare-and-set in every batch fences a stale leader off.
 
-use crate::{LIVE_SCHEMA, Projection, ProjectorError, decode};
-use domain::DomainEvent;
+use crate::sorted::{self, Decoded, Unapplied};
+use crate::{LIVE_SCHEMA, Projection, ProjectorError};
 use event_store::checkpoint;
+use event_store::quarantine::{self, Quarantine};
 use event_store::{EventStore, Position};
 use sqlx::PgPool;
 use std::time::Duration;
@@ -40,6 +41,7 @@ impl<S: EventStore> Runner<S> {
 
     async fn follow(&self) -> Result<std::convert::Infallible, ProjectorError> {
         let name = self.projection.name();
+        let quarantine = Quarantine::new(quarantine::READ_MODELS, name);
         let mut at = checkpoint::load(&self.pool, name).await?;
         let after = (at != Position::default()).then_some(at);
         let mut subscription = self.store.subscribe(after, self.projection.filter());
@@ -49,20 +51,44 @@ impl<S: EventStore> Runner<S> {
                 return Err(ProjectorError::SubscriptionEnded);
             };
             let started = std::time::Instant::now();
-            let events = batch.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-            let mut tx = self.pool.begin().await?;
-            let events: Vec<&DomainEvent> = events.iter().collect();
-            self.projection
-                .apply(&mut tx, LIVE_SCHEMA, &events, false)
-                .await?;
-            checkpoint::advance(&mut tx, name, at, last).await?;
-            checkpoint::announce(&mut tx, name, last).await?;
-            tx.commit().await?;
+            let decoded: Vec<Decoded> = batch.iter().map(sorted::decode).collect();
+            let events: Vec<_> = batch.iter().zip(&decoded).collect();
+            // Applied at once; only when an event of the batch fails because of its data is
+            // the batch applied again, carefully, one event at a time, to set that event aside.
+            let mut careful = false;
+            let applied = loop {
+                let mut tx = self.pool.begin().await?;
+                let mut sorting = quarantine.sort(&mut tx).await?;
+                let applied = match sorted::apply(
+                    self.projection,
+                    &mut tx,
+                    LIVE_SCHEMA,
+                    &events,
+                    &mut sorting,
+                    false,
+                    careful,
+                )
+                .await
+                {
+                    Ok(applied) => applied,
+                    // Dropping the transaction rolls the batch back.
+                    Err(Unapplied::Poisoned) => {
+                        careful = true;
+                        continue;
+                    }
+                    Err(Unapplied::Failed(e)) => return Err(e),
+                };
+                quarantine.record(&mut tx, sorting).await?;
+                checkpoint::advance(&mut tx, name, at, last).await?;
+                checkpoint::announce(&mut tx, name, last).await?;
+                tx.commit().await?;
+                break applied;
+            };
             metrics::counter!("projector_events_applied_total", "projection" => name)
-                .increment(events.len() as u64);
+                .increment(applied as u64);
             metrics::histogram!("projector_batch_seconds", "projection" => name)
                 .record(started.elapsed().as_secs_f64());
-            tracing::debug!(events = events.len(), position = %last, "batch applied");
+            tracing::debug!(events = applied, position = %last, "batch applied");
             at = last;
         }
     }

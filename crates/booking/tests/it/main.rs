@@ -10,4 +10,5 @@ mod etl_crash;
 mod gateway_kill;
 mod healthcheck;
 mod postgres_outage;
+mod quarantine;
 mod reaction_crash;

@@ -5,9 +5,11 @@
 use super::{Amqp, FEED_NAME, FeedError, FeedMessage, Settings};
 use crate::ProjectorError;
 use event_store::checkpoint::{self, Leader};
+use event_store::quarantine::{self, Failure, Quarantine, Reapply, Retried, RetryError, Sorting};
 use event_store::{EventStore, Position, RecordedEvent};
 use lapin::Channel;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use sqlx::PgConnection;
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -108,6 +110,7 @@ impl<S: EventStore> Feed<S> {
         self.amqp.declare(&channel).await?;
         tracing::info!("active; publishing to the broker");
 
+        let quarantine = Quarantine::new(quarantine::READ_MODELS, FEED_NAME);
         let mut at = checkpoint::load(&self.pool, FEED_NAME).await?;
         let after = (at != Position::default()).then_some(at);
         let mut subscription = self.store.subscribe(after, FeedMessage::filter());
@@ -120,19 +123,41 @@ impl<S: EventStore> Feed<S> {
                 return Err(ProjectorError::SubscriptionEnded.into());
             };
             let started = std::time::Instant::now();
-            publish(&channel, &exchange, &batch).await?;
-            // Not in a transaction with the output, which is on the broker; and not
-            // announced, since no read waits for the warehouse.
-            checkpoint::advance(&mut *self.pool.acquire().await?, FEED_NAME, at, last).await?;
+            // The transaction holds the feed's quarantine lock from sorting to the checkpoint.
+            let mut tx = self.pool.begin().await?;
+            let mut sorting = quarantine.sort(&mut tx).await?;
+            let messages = messages(&batch, &mut sorting)?;
+            publish(&channel, &exchange, &messages).await?;
+            // Not announced, since no read waits for the warehouse.
+            quarantine.record(&mut tx, sorting).await?;
+            checkpoint::advance(&mut tx, FEED_NAME, at, last).await?;
+            tx.commit().await?;
             *published = true;
             metrics::counter!("warehouse_feed_events_published_total")
-                .increment(batch.len() as u64);
+                .increment(messages.len() as u64);
             metrics::histogram!("warehouse_feed_batch_seconds")
                 .record(started.elapsed().as_secs_f64());
-            tracing::debug!(events = batch.len(), position = %last, "batch confirmed");
+            tracing::debug!(events = messages.len(), position = %last, "batch confirmed");
             at = last;
         }
     }
+}
+
+/// The messages of a batch; an event that cannot be decoded, and the later events of its
+/// stream, are set aside in `sorting` instead.
+fn messages(batch: &[RecordedEvent], sorting: &mut Sorting) -> Result<Vec<FeedMessage>, FeedError> {
+    let mut messages = Vec::with_capacity(batch.len());
+    for event in batch {
+        if sorting.queue_if_blocked(event) {
+            continue;
+        }
+        match FeedMessage::from_recorded(event) {
+            Ok(message) => messages.push(message),
+            Err(ProjectorError::Decode { source, .. }) => sorting.hold(event, source.kind()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(messages)
 }
 
 /// Publishes a batch and waits for every confirm. Publishing all first and awaiting after
@@ -140,12 +165,11 @@ impl<S: EventStore> Feed<S> {
 async fn publish(
     channel: &Channel,
     exchange: &str,
-    batch: &[RecordedEvent],
+    messages: &[FeedMessage],
 ) -> Result<(), FeedError> {
-    let mut pending = Vec::with_capacity(batch.len());
-    for event in batch {
-        let message = FeedMessage::from_recorded(event)?;
-        let body = serde_json::to_vec(&message).map_err(|_| FeedError::NotConfirmed(event.id))?;
+    let mut pending = Vec::with_capacity(messages.len());
+    for message in messages {
+        let body = serde_json::to_vec(message).map_err(|_| FeedError::NotConfirmed(message.id))?;
         // Mandatory: a message no queue takes comes back instead of vanishing.
         let options = BasicPublishOptions {
             mandatory: true,
@@ -169,4 +193,52 @@ async fn publish(
         }
     }
     Ok(())
+}
+
+/// Publishes the feed's quarantined events again, in order per stream (`booking quarantine
+/// retry`). The etl ignores a message it already loaded, so a repeat is harmless.
+pub async fn retry<S: EventStore>(
+    store: &S,
+    pool: &PgPool,
+    amqp: &Amqp,
+) -> Result<Retried, RetryError> {
+    let connect = async {
+        let connection = amqp.connect().await?;
+        let channel = connection.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        amqp.declare(&channel).await?;
+        Ok::<_, lapin::Error>((connection, channel))
+    };
+    let (_connection, channel) = connect
+        .await
+        .map_err(|e| RetryError::Transient(Box::new(e)))?;
+    let republish = Republish {
+        channel,
+        exchange: amqp.exchange(),
+    };
+    Quarantine::new(quarantine::READ_MODELS, FEED_NAME)
+        .retry(pool, store, &republish)
+        .await
+}
+
+struct Republish {
+    channel: Channel,
+    exchange: String,
+}
+
+impl Reapply for Republish {
+    async fn reapply(&self, _tx: &mut PgConnection, event: RecordedEvent) -> Result<(), Failure> {
+        let message = match FeedMessage::from_recorded(&event) {
+            Ok(message) => message,
+            Err(ProjectorError::Decode { source, .. }) => {
+                return Err(Failure::Poison(source.kind().to_owned()));
+            }
+            Err(e) => return Err(Failure::Transient(Box::new(e))),
+        };
+        publish(&self.channel, &self.exchange, &[message])
+            .await
+            .map_err(|e| Failure::Transient(Box::new(e)))
+    }
 }

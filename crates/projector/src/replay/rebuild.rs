@@ -1,10 +1,11 @@
 //! Rebuilding read models by replay, then swapping each caught-up copy in for the live tables.
 //! Apart from `verify` because only a rebuild writes the live models, in the swap.
 
-use super::{NEXT_SCHEMA, PAGE, Replay, copy_name, create_copies, discard};
-use crate::{LIVE_SCHEMA, Projection, ProjectorError, decode};
-use domain::DomainEvent;
+use super::{NEXT_SCHEMA, PAGE, Replay, copy_name, copy_quarantine, create_copies, discard};
+use crate::sorted::{self, Decoded};
+use crate::{LIVE_SCHEMA, Projection, ProjectorError};
 use event_store::checkpoint::{self, to_i64, to_u64};
+use event_store::quarantine::{self, Quarantine};
 use event_store::{EventStore, Position, RecordedEvent};
 use sqlx::{Connection, PgPool};
 use std::time::{Duration, Instant};
@@ -84,6 +85,12 @@ impl<S: EventStore> Replay<'_, S> {
     async fn swap(&mut self, projection: Projection) -> Result<Duration, ProjectorError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
+        // The live quarantine's lock comes before the tables', in the order the live runner
+        // takes them, so the two never wait on each other in a circle.
+        let copy_name = copy_name(projection, &self.suffix);
+        let copy_quarantine = copy_quarantine(&copy_name);
+        let live_quarantine = Quarantine::new(quarantine::READ_MODELS, projection.name());
+        live_quarantine.lock(&mut tx).await?;
         // EXCLUSIVE stops the live projector writing these tables but lets queries read them.
         // (ACCESS EXCLUSIVE would draw a transaction id at once, and the reads below wait for
         // older writers, this transaction included, to finish.)
@@ -108,12 +115,21 @@ impl<S: EventStore> Replay<'_, S> {
         let copy = self.at[&projection];
         if live > copy {
             let missing = self.read_between(projection, copy, live).await?;
-            let decoded = missing.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-            let events: Vec<&DomainEvent> = decoded.iter().collect();
-            projection
-                .apply(&mut tx, &self.schema, &events, true)
-                .await?;
+            let decoded: Vec<Decoded> = missing.iter().map(sorted::decode).collect();
+            let events: Vec<_> = missing.iter().zip(&decoded).collect();
+            let mut sorting = copy_quarantine.sort(&mut tx).await?;
+            sorted::apply_each(
+                projection,
+                &mut tx,
+                &self.schema,
+                &events,
+                &mut sorting,
+                true,
+            )
+            .await?;
+            copy_quarantine.record(&mut tx, sorting).await?;
         }
+        live_quarantine.take_over(&mut tx, &copy_quarantine).await?;
         let target = live.max(copy);
         // From the first ALTER to the commit, queries on these tables wait.
         let blocking = Instant::now();
@@ -151,7 +167,7 @@ impl<S: EventStore> Replay<'_, S> {
         .await?;
         checkpoint::announce(&mut tx, projection.name(), target).await?;
         sqlx::query("DELETE FROM projections.checkpoints WHERE name = $1")
-            .bind(copy_name(projection, &self.suffix))
+            .bind(&copy_name)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -4,6 +4,7 @@
 use super::{Replay, create_copies, discard};
 use crate::{LIVE_SCHEMA, Projection, ProjectorError};
 use event_store::checkpoint::to_u64;
+use event_store::quarantine::{self, Entry};
 use event_store::{EventStore, Position};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::collections::BTreeMap;
@@ -19,13 +20,24 @@ pub struct Difference {
     pub rebuilt: Option<String>,
 }
 
+/// What verify found.
+#[derive(Debug)]
+pub struct Verification {
+    /// Rows that differ between the live models and the fold of the log.
+    pub differences: Vec<Difference>,
+    /// Every event in the read-model database's quarantine (projections, reactors and the
+    /// warehouse feed), as of the snapshot compared. A replay sets aside the same events, so
+    /// they are not differences, but each still waits for an operator.
+    pub quarantined: Vec<Entry>,
+}
+
 /// Folds the log into a scratch copy up to where the live models stand and returns every row
-/// that differs. Read-only with respect to the live models.
+/// that differs, with the quarantined events. Read-only with respect to the live models.
 pub async fn verify<S: EventStore>(
     store: &S,
     pool: &PgPool,
     projections: &[Projection],
-) -> Result<Vec<Difference>, ProjectorError> {
+) -> Result<Verification, ProjectorError> {
     let scratch = format!("verify_{}", uuid_like());
     // One snapshot holds the live rows and the checkpoints they were committed with.
     let mut live = pool.acquire().await?.detach();
@@ -45,6 +57,7 @@ pub async fn verify<S: EventStore>(
         });
         until.insert(projection, at);
     }
+    let quarantined = quarantine::list(&mut live, quarantine::READ_MODELS).await?;
 
     create_copies(pool, projections, &scratch).await?;
     let folded = async {
@@ -65,7 +78,10 @@ pub async fn verify<S: EventStore>(
     .await;
     live.close().await.ok();
     discard(pool, projections, &scratch, &scratch).await?;
-    folded
+    Ok(Verification {
+        differences: folded?,
+        quarantined,
+    })
 }
 
 /// Every row of a table as JSON, by id.

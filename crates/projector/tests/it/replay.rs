@@ -60,6 +60,7 @@ impl Fixture {
         projector::verify(&self.store, &self.pool, &Projection::ALL)
             .await
             .expect("verify")
+            .differences
     }
 }
 
