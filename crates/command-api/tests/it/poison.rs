@@ -300,3 +300,65 @@ async fn verify_and_rebuild_set_aside_what_the_live_projections_did() {
 fn projection(name: &str) -> projector::Projection {
     projector::Projection::named(name).expect("a projection")
 }
+
+#[tokio::test]
+async fn the_reactor_sets_aside_a_removal_it_cannot_read_or_carry_out() {
+    let app = patient_app().await;
+    // A removal that does not decode, and a train whose lobby stream holds an event that
+    // does not decode: closing that lobby cannot be decided.
+    app.store
+        .append(
+            "train-9004",
+            ExpectedRevision::Any,
+            vec![event("TrainRemoved", json!({"train_id": []}), json!({}))],
+        )
+        .await
+        .expect("append a garbled removal");
+    let train = app.train(5).await;
+    app.store
+        .append(
+            &format!("lobby-train-{train}"),
+            ExpectedRevision::Any,
+            vec![event("LobbyOpened", json!({"lobby": "?"}), json!({}))],
+        )
+        .await
+        .expect("append a garbled lobby");
+
+    // The removal is answered once the reaction is settled: set aside, not hanging.
+    let reply = app
+        .raw(
+            app.request(Method::DELETE, &format!("/trains/{train}"))
+                .timeout(Duration::from_secs(20)),
+        )
+        .await;
+    assert_eq!((reply.status, &reply.body), (200, &json!(train)));
+    assert_eq!(app.get(&format!("/trains/{train}")).await.0, 404);
+
+    let reactor = quarantined(&app, "close-lobby-when-train-removed").await;
+    let stream = format!("train-{train}");
+    assert_eq!(
+        kinds(&reactor),
+        vec![
+            ("train-9004", "malformed"),
+            (stream.as_str(), "target_unreadable")
+        ]
+    );
+    let (status, ready) = app.get("/health/ready").await;
+    assert_eq!((status, &ready["status"]), (200, &json!("degraded")));
+
+    // Nothing is fixed yet: a retry keeps both.
+    let retried = command_api::retry_reactions(&app.store, &app.pool)
+        .await
+        .expect("retry");
+    let counts: Vec<(usize, usize)> = retried
+        .iter()
+        .map(|(_, r)| (r.released, r.remaining))
+        .collect();
+    assert_eq!(counts, vec![(0, 2)]);
+    assert_eq!(
+        quarantined(&app, "close-lobby-when-train-removed")
+            .await
+            .len(),
+        2
+    );
+}
