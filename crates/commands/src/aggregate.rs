@@ -1,7 +1,7 @@
 //! The [`Aggregate`] trait: a domain decider whose events travel as [`DomainEvent`]s, and
 //! the streams its instances live in. One impl per aggregate, here.
 
-use domain::{Decider, DomainEvent, LobbyId, TrainId};
+use domain::{Decider, DomainEvent, LobbyId, TrainId, UserId};
 
 /// An aggregate whose events travel as [`DomainEvent`]s, and the streams it lives in.
 pub trait Aggregate:
@@ -32,4 +32,9 @@ impl Aggregate for domain::Train {
 impl Aggregate for domain::Lobby {
     type Key = TrainId;
     const STREAM_PREFIX: &'static str = LobbyId::STREAM_PREFIX;
+}
+
+impl Aggregate for domain::User {
+    type Key = UserId;
+    const STREAM_PREFIX: &'static str = UserId::STREAM_PREFIX;
 }

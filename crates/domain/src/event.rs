@@ -112,6 +112,8 @@ macro_rules! domain_events {
 domain_events! {
     Train(crate::TrainEvent),
     Lobby(crate::LobbyEvent),
+    User(crate::UserEvent),
+    Email(crate::EmailEvent),
 }
 
 impl DomainEvent {

@@ -31,6 +31,21 @@ id_type!(
     /// Identifies a lobby; unique across all trains.
     LobbyId
 );
+id_type!(
+    /// Identifies an account and names its stream (`user-{id}`); never reused, also after
+    /// erasure.
+    UserId
+);
+
+impl UserId {
+    /// Prefix shared by every user stream.
+    pub const STREAM_PREFIX: &'static str = "user-";
+
+    /// The stream that holds this account.
+    pub fn stream(self) -> String {
+        format!("{}{}", Self::STREAM_PREFIX, self.0)
+    }
+}
 
 impl TrainId {
     /// The stream that holds this train, its seats and its bookings: the consistency boundary

@@ -1,4 +1,4 @@
-//! The booking domain: trains with their seats and bookings, and lobbies.
+//! The booking domain: trains with their seats and bookings, lobbies, and accounts.
 //!
 //! Everything here is pure and synchronous. Aggregates are [`Decider`]s: `decide` holds every
 //! business rule and turns a command into events, `evolve` folds a recorded event into state.
@@ -10,15 +10,20 @@ mod ids;
 mod lobby;
 mod schedule;
 mod train;
+mod user;
 
 pub use decider::Decider;
 pub use event::{
     DecodeError, DomainEvent, EventFamily, current_version, decode, encode, stored_version,
 };
-pub use ids::{BookingId, LobbyId, TrainId};
+pub use ids::{BookingId, LobbyId, TrainId, UserId};
 pub use lobby::{Lobby, LobbyCloseReason, LobbyCommand, LobbyError, LobbyEvent, LobbyState};
 pub use schedule::{Route, SeatCount, TravelTime, ValueError};
 pub use train::{
     ActiveTrain, BookingCancelReason, Train, TrainCommand, TrainDetails, TrainError, TrainEvent,
     TrainState, TrainUpdate, user_credentials,
+};
+pub use user::{
+    EmailClaim, EmailCommand, EmailError, EmailEvent, EmailKey, EmailState, Role, Sealed, User,
+    UserCommand, UserError, UserEvent, UserState,
 };

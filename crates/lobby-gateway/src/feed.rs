@@ -270,11 +270,13 @@ pub(crate) fn message(event: &RecordedEvent) -> Option<(TrainId, Outgoing)> {
             },
         ),
         // Nothing a waiting traveller needs: a new train has no lobby yet, an opened lobby
-        // has no members yet, and a holder change is personal.
+        // has no members yet, a holder change is personal, and accounts are nobody else's.
         DomainEvent::Train(
             TrainEvent::TrainRegistered { .. } | TrainEvent::BookingHolderChanged { .. },
         )
-        | DomainEvent::Lobby(LobbyEvent::LobbyOpened { .. }) => return None,
+        | DomainEvent::Lobby(LobbyEvent::LobbyOpened { .. })
+        | DomainEvent::User(_)
+        | DomainEvent::Email(_) => return None,
     };
     let mut outgoing = Outgoing::new(&message);
     outgoing.position = Some(event.position);

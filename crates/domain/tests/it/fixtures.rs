@@ -6,8 +6,9 @@
 
 use crate::{at, route, time};
 use domain::{
-    BookingCancelReason, BookingId, DecodeError, DomainEvent, LobbyCloseReason, LobbyEvent,
-    LobbyId, TrainDetails, TrainEvent, TrainId,
+    BookingCancelReason, BookingId, DecodeError, DomainEvent, EmailEvent, EmailKey,
+    LobbyCloseReason, LobbyEvent, LobbyId, Role, Sealed, TrainDetails, TrainEvent, TrainId,
+    UserEvent, UserId,
 };
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -59,6 +60,12 @@ fn fixture_name(event: &DomainEvent) -> &'static str {
         DomainEvent::Train(TrainEvent::TrainRemoved { .. }) => "TrainRemoved",
         DomainEvent::Lobby(LobbyEvent::LobbyOpened { .. }) => "LobbyOpened",
         DomainEvent::Lobby(LobbyEvent::LobbyClosed { .. }) => "LobbyClosed",
+        DomainEvent::User(UserEvent::UserRegistered { .. }) => "UserRegistered",
+        DomainEvent::User(UserEvent::RoleChanged { .. }) => "RoleChanged",
+        DomainEvent::User(UserEvent::PasswordChanged { .. }) => "PasswordChanged",
+        DomainEvent::User(UserEvent::UserErased { .. }) => "UserErased",
+        DomainEvent::Email(EmailEvent::EmailClaimed { .. }) => "EmailClaimed",
+        DomainEvent::Email(EmailEvent::EmailReleased { .. }) => "EmailReleased",
     }
 }
 
@@ -67,6 +74,10 @@ fn samples() -> Vec<DomainEvent> {
     let train_id = TrainId(7);
     let booking_id = BookingId(42);
     let lobby_id = LobbyId(3);
+    let user_id = UserId(11);
+    let email_key =
+        EmailKey("6b3a55e0261b0304143f805a24924d0c1c44524821305f31d9277843b8a10f4e".into());
+    let profile = Sealed("AAECAwQFBgcICQoLzL8kQ1yCi0mZvU5BJ7V7vQ".into());
     vec![
         TrainEvent::TrainRegistered {
             train_id,
@@ -132,6 +143,45 @@ fn samples() -> Vec<DomainEvent> {
             train_id,
             reason: LobbyCloseReason::TrainRemoved,
             closed_at: at(20),
+        }
+        .into(),
+        UserEvent::UserRegistered {
+            user_id,
+            email_key: email_key.clone(),
+            profile: profile.clone(),
+            role: Role::Traveller,
+            registered_at: at(0),
+        }
+        .into(),
+        UserEvent::RoleChanged {
+            user_id,
+            role: Role::Admin,
+            changed_at: at(5),
+        }
+        .into(),
+        UserEvent::PasswordChanged {
+            user_id,
+            changed_at: at(10),
+        }
+        .into(),
+        UserEvent::UserErased {
+            user_id,
+            email_key: email_key.clone(),
+            erased_at: at(20),
+        }
+        .into(),
+        EmailEvent::EmailClaimed {
+            email_key: email_key.clone(),
+            user_id,
+            profile,
+            role: Role::Traveller,
+            claimed_at: at(0),
+        }
+        .into(),
+        EmailEvent::EmailReleased {
+            email_key,
+            user_id,
+            released_at: at(20),
         }
         .into(),
     ]

@@ -7,6 +7,7 @@
 mod fixtures;
 mod lobby;
 mod train;
+mod user;
 
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{Decider, Route, SeatCount, TravelTime};
