@@ -1,9 +1,12 @@
 //! `Idempotency-Key` on POST: a retry gets the first answer back and records nothing new.
 
 use crate::support::{Reply, TestApp, count, detail, invalid, train_body};
+use domain::{DomainEvent, TrainEvent};
+use event_store::RecordedEvent;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Barrier;
 
 const KEY: &str = "idempotency-key";
@@ -12,6 +15,22 @@ const REPLAYED: &str = "idempotent-replayed";
 async fn post_with_key(app: &TestApp, path: &str, key: &str, body: &Value) -> Reply {
     app.raw(app.request(Method::POST, path).header(KEY, key).json(body))
         .await
+}
+
+/// `retry` is `first` again: the same status, body and headers, marked as replayed.
+fn assert_replays(retry: &Reply, first: &Reply) {
+    assert_eq!((retry.status, &retry.body), (first.status, &first.body));
+    assert_eq!(retry.header(REPLAYED), "true");
+    for header in ["content-type", "x-event-position"] {
+        assert_eq!(retry.header(header), first.header(header), "{header}");
+    }
+}
+
+/// The log holds one booking on `train` (of ten seats), and the read models show it.
+async fn assert_booked_once(app: &TestApp, train: i64) {
+    let log = app.log().await;
+    assert_eq!(count(&log, &format!("train-{train}"), "SeatBooked"), 1);
+    assert_eq!(app.seats_left(train).await, 9);
 }
 
 #[tokio::test]
@@ -23,17 +42,9 @@ async fn a_retried_booking_gets_the_first_answer_and_books_once() {
     assert_eq!((first.status, &first.body), (200, &json!(1)));
     assert!(first.headers.get(REPLAYED).is_none());
     let retry = post_with_key(&app, "/bookings", "book-1", &body).await;
-    assert_eq!((retry.status, &retry.body), (200, &json!(1)));
-    assert_eq!(retry.header(REPLAYED), "true");
-    assert_eq!(retry.header("content-type"), first.header("content-type"));
-    assert_eq!(
-        retry.header("x-event-position"),
-        first.header("x-event-position")
-    );
+    assert_replays(&retry, &first);
 
-    let log = app.log().await;
-    assert_eq!(count(&log, &format!("train-{train}"), "SeatBooked"), 1);
-    assert_eq!(app.seats_left(train).await, 9);
+    assert_booked_once(&app, train).await;
 }
 
 #[tokio::test]
@@ -217,4 +228,105 @@ async fn a_body_refused_as_invalid_keeps_no_key() {
     let body = json!({"train_id": train, "user_credentials": "Tom Ford"});
     let fixed = post_with_key(&app, "/bookings", "fix-and-retry", &body).await;
     assert_eq!((fixed.status, fixed.body), (200, json!(1)));
+}
+
+/// Every `SeatBooked` of the log: its booking id and its position, as text.
+fn booked(log: &[RecordedEvent]) -> Vec<(i64, String)> {
+    log.iter()
+        .filter_map(
+            |e| match domain::decode(&e.event_type, &e.metadata, e.data.clone()).ok()? {
+                DomainEvent::Train(TrainEvent::SeatBooked { booking_id, .. }) => {
+                    Some((booking_id.0, e.position.to_string()))
+                }
+                _ => None,
+            },
+        )
+        .collect()
+}
+
+fn outcome_unknown() -> Value {
+    detail("Outcome unknown, retry later")
+}
+
+/// Retries while the answer is 409 "Outcome unknown" (the store coming back), for at most
+/// 20 seconds; the first other answer.
+async fn once_known(app: &TestApp, path: &str, key: &str, body: &Value) -> Reply {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = post_with_key(app, path, key, body).await;
+        if (reply.status, &reply.body) != (409, &outcome_unknown()) {
+            return reply;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outcome still unknown"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_booking_that_never_landed_is_unknown_until_the_store_is_back_then_runs_once() {
+    let app = TestApp::spawn_behind_proxy(|_| {}).await;
+    let train = app.train(10).await;
+    let body = json!({"train_id": train, "user_credentials": "Tom Ford"});
+    app.store_proxy().down();
+    let first = post_with_key(&app, "/bookings", "never-1", &body).await;
+    assert_eq!(first.status, 503, "{}", first.body);
+    let retry = post_with_key(&app, "/bookings", "never-1", &body).await;
+    assert_eq!((retry.status, &retry.body), (409, &outcome_unknown()));
+    assert_eq!(retry.header("retry-after"), "1");
+    assert!(booked(&app.log().await).is_empty());
+
+    app.store_proxy().up();
+    // Nothing landed: the request runs now, as the booking the first attempt numbered.
+    let known = once_known(&app, "/bookings", "never-1", &body).await;
+    assert_eq!((known.status, &known.body), (200, &json!(1)));
+    let again = post_with_key(&app, "/bookings", "never-1", &body).await;
+    assert_replays(&again, &known);
+    assert_booked_once(&app, train).await;
+}
+
+#[tokio::test]
+async fn a_train_that_never_landed_is_registered_once_under_its_first_id() {
+    let app = TestApp::spawn_behind_proxy(|_| {}).await;
+    app.store_proxy().down();
+    let first = post_with_key(&app, "/trains", "never-train", &train_body(5)).await;
+    assert_eq!(first.status, 503, "{}", first.body);
+    let retry = post_with_key(&app, "/trains", "never-train", &train_body(5)).await;
+    assert_eq!((retry.status, &retry.body), (409, &outcome_unknown()));
+
+    app.store_proxy().up();
+    // A run under a new id would write to another stream, where the first attempt's command,
+    // were it still on its way, could not be recognised.
+    let known = once_known(&app, "/trains", "never-train", &train_body(5)).await;
+    assert_eq!((known.status, &known.body), (200, &json!(1)));
+    let log = app.log().await;
+    assert_eq!(count(&log, "train-1", "TrainRegistered"), 1);
+    assert_eq!(log.len(), 1);
+    assert_eq!(app.get("/trains").await.1.as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn a_failure_before_the_command_is_handed_over_frees_the_key() {
+    let app = TestApp::spawn().await;
+    let train = app.train(10).await;
+    let rename = |from: &str, to: &str| format!("ALTER SEQUENCE command_api.{from} RENAME TO {to}");
+    let body = json!({"train_id": train, "user_credentials": "Tom Ford"});
+    // No booking id can be taken: the request fails before its command exists.
+    sqlx::query(&rename("booking_ids", "booking_ids_away"))
+        .execute(&app.pool)
+        .await
+        .expect("hide the sequence");
+    let failed = post_with_key(&app, "/bookings", "early-1", &body).await;
+    assert_eq!(failed.status, 500, "{}", failed.body);
+    assert!(stored(&app).await.is_empty());
+
+    sqlx::query(&rename("booking_ids_away", "booking_ids"))
+        .execute(&app.pool)
+        .await
+        .expect("restore the sequence");
+    let retry = post_with_key(&app, "/bookings", "early-1", &body).await;
+    assert_eq!((retry.status, &retry.body), (200, &json!(1)));
+    assert!(retry.headers.get(REPLAYED).is_none());
 }
