@@ -7,12 +7,16 @@
 //! [`Attempt`]: the cause to execute its command with (so its events carry it, and a stream
 //! never decides it twice) and a slot where it notes the stream and the id it will answer
 //! with before it hands the command over. A 5xx after that (the event store went away
-//! mid-append) keeps the key as `Unknown` for as long as a
+//! mid-append, or the deadline cut the request) keeps the key as `Unknown` for as long as a
 //! reply. A retry then looks the cause up in that stream: found, it gets the original answer;
 //! missing while the store answers, the request runs again with the same cause, stream and
 //! id, so that even a run of the first attempt still queued somewhere and this one are decided
 //! once; store unreachable, 409 "Outcome unknown, retry later". A 5xx before anything was
 //! handed over frees the key, as nothing started.
+//!
+//! The deadline sits inside this layer: it ends the handler, and the layer still records
+//! what the request came to, so a deadline cannot leave a key claimed but unrecorded, free to
+//! run again once the claim expires.
 //!
 //! Degrades open: when Redis is unreachable (or not configured) requests run without the
 //! guarantee and a warning is logged, so bookings keep working while Redis is down. A claim
@@ -31,6 +35,7 @@ use event_store::{EventStore, Position};
 use http_kit::{ApiError, FieldError, detail_response};
 use redis::aio::ConnectionManager;
 use serde_json::json;
+use std::time::Duration;
 
 pub(crate) use attempt::Attempt;
 use attempt::{Handed, cause};
@@ -68,9 +73,14 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
+    // Read here, outside the deadline layer, so bounded here by the same deadline.
     let settings = &state.inner.settings;
-    let Ok(bytes) = to_bytes(body, settings.max_body_bytes).await else {
-        return ApiError::TooLarge.into_response();
+    let deadline = Duration::from_millis(settings.request_timeout_ms);
+    let bytes = match tokio::time::timeout(deadline, to_bytes(body, settings.max_body_bytes)).await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return ApiError::TooLarge.into_response(),
+        Err(_) => return ApiError::Timeout.into_response(),
     };
     let fingerprint = fingerprint(&parts.method, parts.uri.path(), CALLER, &bytes);
     let prefix = &settings.redis_key_prefix;

@@ -9,8 +9,11 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// How long a claim survives a request that died before finishing.
+/// How long a claim survives a request that died before finishing, at least.
 const IN_FLIGHT_SECS: u64 = 60;
+/// How long a claim outlives the request deadline, at least: a request the deadline ended
+/// still records its outcome, and a retry must not run before it has.
+const PAST_DEADLINE_SECS: u64 = 10;
 
 /// Replaces a key's record only if it is still exactly `ARGV[1]`: Redis runs a script
 /// atomically, so of two retries that both found the same record only one moves it on.
@@ -60,11 +63,16 @@ pub(super) enum Claim {
 }
 
 impl Replies {
-    pub fn new(redis_url: Option<&str>, ttl: Duration) -> Result<Self, redis::RedisError> {
+    /// Replies kept for `ttl`; claims outlive `deadline`, the longest a request may run.
+    pub fn new(
+        redis_url: Option<&str>,
+        ttl: Duration,
+        deadline: Duration,
+    ) -> Result<Self, redis::RedisError> {
         Ok(Self {
             link: RedisLink::new(redis_url, "Idempotency-Key is not enforced for now")?,
             ttl_secs: ttl.as_secs().max(1),
-            in_flight_secs: IN_FLIGHT_SECS,
+            in_flight_secs: IN_FLIGHT_SECS.max(deadline.as_secs() + PAST_DEADLINE_SECS),
         })
     }
 

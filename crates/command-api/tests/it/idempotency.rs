@@ -181,8 +181,8 @@ async fn posts_with_a_key_still_work_when_redis_is_down() {
     assert_eq!(app.seats_left(1).await, 4);
 }
 
-/// Every value this server stored in Redis.
-async fn stored(app: &TestApp) -> Vec<String> {
+/// A connection to the tests' Redis, and every key this server stored there.
+async fn stored_keys(app: &TestApp) -> (redis::aio::MultiplexedConnection, Vec<String>) {
     use redis::AsyncCommands;
     let client = redis::Client::open(crate::support::redis_url()).expect("redis url");
     let mut redis = client
@@ -193,6 +193,13 @@ async fn stored(app: &TestApp) -> Vec<String> {
         .keys(format!("{}*", app.redis_prefix()))
         .await
         .expect("keys");
+    (redis, keys)
+}
+
+/// Every value this server stored in Redis.
+async fn stored(app: &TestApp) -> Vec<String> {
+    use redis::AsyncCommands;
+    let (mut redis, keys) = stored_keys(app).await;
     let mut values = Vec::new();
     for key in keys {
         let value: String = redis.get(&key).await.expect("value");
@@ -329,4 +336,166 @@ async fn a_failure_before_the_command_is_handed_over_frees_the_key() {
     let retry = post_with_key(&app, "/bookings", "early-1", &body).await;
     assert_eq!((retry.status, &retry.body), (200, &json!(1)));
     assert!(retry.headers.get(REPLAYED).is_none());
+}
+
+/// Holds the bookings read model still until the transaction ends: its projection, and with
+/// it every booking's read-your-writes wait, blocks on the table's lock. Reads go on.
+async fn hold_bookings(app: &TestApp) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut hold = app.pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE read_models.bookings IN SHARE MODE")
+        .execute(&mut *hold)
+        .await
+        .expect("lock the bookings read model");
+    hold
+}
+
+/// The settings under which a booking's read-your-writes wait outlasts the deadline, so a
+/// held bookings read model makes the deadline end the request after its append.
+fn deadline_before_read_models(settings: &mut command_api::Settings) {
+    settings.request_timeout_ms = 3_000;
+    settings.read_your_writes_timeout_ms = 60_000;
+}
+
+/// A booking whose answer was lost: see [`answer_lost`].
+struct Lost {
+    train: i64,
+    body: Value,
+    /// The booking as the log holds it.
+    id: i64,
+    position: String,
+}
+
+/// Books a seat on a new train with `key` while the bookings read model is held, so that the
+/// deadline ends the request after its append: the client gets a 503 and never hears of the
+/// booking. Needs [`deadline_before_read_models`]. The hold is still held.
+async fn answer_lost(
+    app: &TestApp,
+    key: &str,
+) -> (Lost, sqlx::Transaction<'static, sqlx::Postgres>) {
+    let train = app.train(10).await;
+    let body = json!({"train_id": train, "user_credentials": "Tom Ford"});
+    let hold = hold_bookings(app).await;
+    let first = post_with_key(app, "/bookings", key, &body).await;
+    assert_eq!(
+        (first.status, &first.body),
+        (503, &detail("Request timed out, please retry"))
+    );
+    let landed = booked(&app.log().await);
+    assert_eq!(landed.len(), 1, "{landed:?}");
+    let (id, position) = landed[0].clone();
+    let lost = Lost {
+        train,
+        body,
+        id,
+        position,
+    };
+    (lost, hold)
+}
+
+/// `reply` is the answer the lost booking's request would have had.
+fn assert_answers(reply: &Reply, lost: &Lost) {
+    assert_eq!((reply.status, &reply.body), (200, &json!(lost.id)));
+    assert_eq!(reply.header("x-event-position"), lost.position);
+}
+
+#[tokio::test]
+async fn a_booking_cut_short_by_the_deadline_keeps_its_key_and_answers_with_its_booking() {
+    let app = TestApp::spawn_with(deadline_before_read_models).await;
+    let (lost, hold) = answer_lost(&app, "deadline-1").await;
+
+    // A retry learns the outcome (the key then holds the answer) and answers once the read
+    // models show the booking.
+    let retry = {
+        let (app, body) = (&app, &lost.body);
+        let retry = async move { post_with_key(app, "/bookings", "deadline-1", body).await };
+        let release = async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while !stored(app)
+                .await
+                .iter()
+                .any(|v| v.contains(r#""state":"done""#))
+            {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the outcome never came"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            hold.commit()
+                .await
+                .expect("release the bookings read model");
+        };
+        tokio::join!(retry, release).0
+    };
+    assert_answers(&retry, &lost);
+    assert_eq!(retry.header(REPLAYED), "true");
+    assert_eq!(app.get(&format!("/bookings/{}", lost.id)).await.0, 200);
+
+    let again = post_with_key(&app, "/bookings", "deadline-1", &lost.body).await;
+    assert_replays(&again, &retry);
+    assert_booked_once(&app, lost.train).await;
+}
+
+#[tokio::test]
+async fn a_booking_that_landed_while_its_answer_was_lost_is_unknown_until_the_store_is_back() {
+    let app = TestApp::spawn_behind_proxy(deadline_before_read_models).await;
+    let (lost, hold) = answer_lost(&app, "lost-1").await;
+
+    // The event store goes away before anyone could learn the outcome.
+    app.store_proxy().down();
+    for _ in 0..3 {
+        let retry = post_with_key(&app, "/bookings", "lost-1", &lost.body).await;
+        assert_eq!((retry.status, &retry.body), (409, &outcome_unknown()));
+    }
+    // The same key with another body is still another request.
+    let other = json!({"train_id": lost.train, "user_credentials": "Jo Malone"});
+    assert_eq!(
+        post_with_key(&app, "/bookings", "lost-1", &other)
+            .await
+            .status,
+        422
+    );
+
+    app.store_proxy().up();
+    hold.commit()
+        .await
+        .expect("release the bookings read model");
+    let known = once_known(&app, "/bookings", "lost-1", &lost.body).await;
+    assert_answers(&known, &lost);
+    assert_eq!(known.header(REPLAYED), "true");
+    assert_booked_once(&app, lost.train).await;
+}
+
+/// Rewrites, in every value this server stored in Redis, `from` into `to`.
+async fn rewrite_stored(app: &TestApp, from: &str, to: &str) {
+    use redis::AsyncCommands;
+    let (mut redis, keys) = stored_keys(app).await;
+    for key in keys {
+        let value: String = redis.get(&key).await.expect("value");
+        let () = redis
+            .set_options(
+                &key,
+                value.replace(from, to),
+                redis::SetOptions::default().with_expiration(redis::SetExpiry::KEEPTTL),
+            )
+            .await
+            .expect("rewrite");
+    }
+}
+
+#[tokio::test]
+async fn a_run_again_that_finds_its_first_attempt_recorded_answers_as_that_attempt() {
+    let app = TestApp::spawn_with(deadline_before_read_models).await;
+    let (lost, hold) = answer_lost(&app, "late-1").await;
+    hold.commit()
+        .await
+        .expect("release the bookings read model");
+
+    // Stands in for a first attempt still on its way when a retry looked: the retry finds
+    // nothing where it looks, and runs the request again, where the first attempt landed.
+    let stream = format!(r#""stream":"train-{}""#, lost.train);
+    rewrite_stored(&app, &stream, r#""stream":"train-999""#).await;
+    let retry = post_with_key(&app, "/bookings", "late-1", &lost.body).await;
+    assert_answers(&retry, &lost);
+    assert_booked_once(&app, lost.train).await;
 }
