@@ -14,9 +14,9 @@
 //! once; store unreachable, 409 "Outcome unknown, retry later". A 5xx before anything was
 //! handed over frees the key, as nothing started.
 //!
-//! The deadline sits inside this layer: it ends the handler, and the layer still records
-//! what the request came to, so a deadline cannot leave a key claimed but unrecorded, free to
-//! run again once the claim expires.
+//! The request runs to its end in a task of its own, inside this layer and outside the
+//! deadline: neither a deadline nor a client that goes away can leave a key claimed but
+//! unrecorded, free to run again once the claim expires.
 //!
 //! Degrades open: when Redis is unreachable (or not configured) requests run without the
 //! guarantee and a warning is logged, so bookings keep working while Redis is down. A claim
@@ -118,8 +118,14 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         fingerprint,
         attempt,
     };
-    let response = next.run(request).await;
-    finish.record(response).await
+    // To its end even if the client goes away: the outcome is recorded either way.
+    let running = state.inner.tracker.spawn(async move {
+        let response = next.run(request).await;
+        finish.record(response).await
+    });
+    running
+        .await
+        .unwrap_or_else(|e| ApiError::internal(e).into_response())
 }
 
 /// What a claim that found a record comes to.

@@ -103,7 +103,8 @@ struct Inner {
     freshness: Freshness,
     replies: idempotency::Replies,
     settings: Settings,
-    /// The command workers, the checkpoint follower and the reactors; `run` waits for them.
+    /// The command workers, the checkpoint follower, the reactors and the keyed requests
+    /// (which run to their end even when their client goes away); `run` waits for them.
     tracker: TaskTracker,
 }
 

@@ -499,3 +499,37 @@ async fn a_run_again_that_finds_its_first_attempt_recorded_answers_as_that_attem
     assert_answers(&retry, &lost);
     assert_booked_once(&app, lost.train).await;
 }
+
+#[tokio::test]
+async fn a_client_that_goes_away_leaves_its_request_to_finish_and_be_kept() {
+    let app = TestApp::spawn_with(|s| s.read_your_writes_timeout_ms = 60_000).await;
+    let train = app.train(10).await;
+    let body = json!({"train_id": train, "user_credentials": "Tom Ford"});
+    let hold = hold_bookings(&app).await;
+    // The client gives up while the booking waits for the read models.
+    let gave_up = app
+        .request(Method::POST, "/bookings")
+        .header(KEY, "gone-1")
+        .json(&body)
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    hold.commit()
+        .await
+        .expect("release the bookings read model");
+
+    let in_progress = detail("A request with this Idempotency-Key is still in progress");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let retry = loop {
+        let retry = post_with_key(&app, "/bookings", "gone-1", &body).await;
+        if (retry.status, &retry.body) != (409, &in_progress) {
+            break retry;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still in progress");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((retry.status, &retry.body), (200, &json!(1)));
+    assert_eq!(retry.header(REPLAYED), "true");
+    assert_booked_once(&app, train).await;
+}
