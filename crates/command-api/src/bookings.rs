@@ -151,7 +151,7 @@ impl Body for BookingHolder {
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 404, description = "Train to book ticket for not found", body = crate::openapi::Detail),
         (status = 400, description = "The user already has a booking for this train", body = crate::openapi::Detail),
-        (status = 409, description = "No seats left, or too many concurrent changes", body = crate::openapi::Detail),
+        (status = 409, description = "No seats left, too many concurrent changes, a request with this Idempotency-Key still in progress, or one whose outcome is not known yet (`Outcome unknown, retry later`)", body = crate::openapi::Detail),
         (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),

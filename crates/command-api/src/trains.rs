@@ -197,7 +197,7 @@ impl Body for TrainChanges {
     request_body = NewTrain,
     responses(
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
-        (status = 409, description = "A request with this Idempotency-Key is still in progress", body = crate::openapi::Detail),
+        (status = 409, description = "A request with this Idempotency-Key is still in progress, or its outcome is not known yet (`Outcome unknown, retry later`)", body = crate::openapi::Detail),
         (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),

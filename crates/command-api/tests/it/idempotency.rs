@@ -533,3 +533,18 @@ async fn a_client_that_goes_away_leaves_its_request_to_finish_and_be_kept() {
     assert_eq!(retry.header(REPLAYED), "true");
     assert_booked_once(&app, train).await;
 }
+
+#[tokio::test]
+async fn the_posts_that_take_a_key_document_the_unknown_outcome() {
+    let app = TestApp::spawn().await;
+    let (status, document) = app.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    for path in ["/trains", "/bookings"] {
+        let conflict = &document["paths"][path]["post"]["responses"]["409"]["description"];
+        let described = conflict.as_str().unwrap_or_default();
+        assert!(
+            described.contains("Outcome unknown, retry later"),
+            "POST {path}: {conflict}"
+        );
+    }
+}
