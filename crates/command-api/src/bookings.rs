@@ -2,7 +2,9 @@
 //! boundary for seats; reads come from the `read_models.bookings` table.
 
 use crate::AppState;
+use crate::idempotency::Attempt;
 use crate::trains::on_train;
+use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -149,7 +151,7 @@ impl Body for BookingHolder {
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 404, description = "Train to book ticket for not found", body = crate::openapi::Detail),
         (status = 400, description = "The user already has a booking for this train", body = crate::openapi::Detail),
-        (status = 409, description = "No seats left, or too many concurrent changes", body = crate::openapi::Detail),
+        (status = 409, description = "No seats left, too many concurrent changes, a request with this Idempotency-Key still in progress, or one whose outcome is not known yet (`Outcome unknown, retry later`)", body = crate::openapi::Detail),
         (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
@@ -158,6 +160,7 @@ impl Body for BookingHolder {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create(
     State(state): State<AppState>,
+    attempt: Option<Extension<Attempt>>,
     Valid(NewBooking {
         train_id,
         user_credentials,
@@ -167,13 +170,25 @@ pub(crate) async fn create(
         return Err(ApiError::NotFound(NO_TRAIN));
     }
     let train_id = TrainId(train_id);
-    let booking_id = state.ids().booking().await?;
+    let attempt = attempt.map(|Extension(attempt)| attempt);
+    let booking_id = match attempt.as_ref().and_then(Attempt::earlier) {
+        Some(earlier) => BookingId(earlier),
+        None => state.ids().booking().await?,
+    };
     let command = TrainCommand::BookSeat {
         booking_id,
         user_credentials,
         at: Utc::now(),
     };
-    on_train(&state, train_id, command, NO_TRAIN, booking_id.0).await
+    on_train(
+        &state,
+        train_id,
+        command,
+        NO_TRAIN,
+        booking_id.0,
+        attempt.as_ref(),
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -204,7 +219,7 @@ pub(crate) async fn update(
         user_credentials,
         at: Utc::now(),
     };
-    on_train(&state, train_id, command, "Booking not found", id).await
+    on_train(&state, train_id, command, "Booking not found", id, None).await
 }
 
 #[utoipa::path(
@@ -230,7 +245,7 @@ pub(crate) async fn cancel(
         booking_id: BookingId(id),
         at: Utc::now(),
     };
-    on_train(&state, train_id, command, "Booking not found", id).await
+    on_train(&state, train_id, command, "Booking not found", id, None).await
 }
 
 /// The train whose stream holds an active booking. The read model is current for anything

@@ -105,7 +105,8 @@ struct Inner {
     freshness: Freshness,
     replies: idempotency::Replies,
     settings: Settings,
-    /// The command workers, the checkpoint follower and the reactors; `run` waits for them.
+    /// The command workers, the checkpoint follower, the reactors and the keyed requests
+    /// (which run to their end even when their client goes away); `run` waits for them.
     tracker: TaskTracker,
     /// The projections and reactors commands wait for: readiness reports their quarantine.
     runners: Vec<String>,
@@ -131,6 +132,7 @@ impl AppState {
         let replies = idempotency::Replies::new(
             settings.redis_url.as_deref(),
             Duration::from_secs(settings.idempotency_ttl_secs),
+            Duration::from_millis(settings.request_timeout_ms),
         )?;
         let tracker = TaskTracker::new();
         let lobbies = Arc::new(Executor::<Lobby>::new(
@@ -239,6 +241,8 @@ impl AppState {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let settings = &state.inner.settings;
+    // The deadline ends the handlers, not the idempotency layer around them: a request it
+    // cuts short still records its outcome under its key.
     let router = Router::new()
         .route("/status", get(status))
         .route("/health/ready", get(ready))
@@ -247,15 +251,15 @@ pub fn router(state: AppState) -> Router {
         .merge(trains::routes())
         .merge(bookings::routes())
         .layer(axum::middleware::from_fn_with_state(
+            Duration::from_millis(settings.request_timeout_ms),
+            routes::deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,
         ))
         .with_state(state.clone());
     let router = routes::common(router, settings.max_body_bytes)
-        .layer(axum::middleware::from_fn_with_state(
-            Duration::from_millis(settings.request_timeout_ms),
-            routes::deadline,
-        ))
         .layer(axum::middleware::from_fn(http_kit::metrics::track));
     routes::outer(router)
 }

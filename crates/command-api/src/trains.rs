@@ -2,6 +2,8 @@
 //! `read_models.trains` table.
 
 use crate::AppState;
+use crate::idempotency::Attempt;
+use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -195,7 +197,7 @@ impl Body for TrainChanges {
     request_body = NewTrain,
     responses(
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
-        (status = 409, description = "A request with this Idempotency-Key is still in progress", body = crate::openapi::Detail),
+        (status = 409, description = "A request with this Idempotency-Key is still in progress, or its outcome is not known yet (`Outcome unknown, retry later`)", body = crate::openapi::Detail),
         (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
@@ -204,6 +206,7 @@ impl Body for TrainChanges {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create(
     State(state): State<AppState>,
+    attempt: Option<Extension<Attempt>>,
     Valid(NewTrain {
         route,
         departure_time,
@@ -218,7 +221,11 @@ pub(crate) async fn create(
             "Train not found",
         ));
     }
-    let train_id = state.ids().train().await?;
+    let attempt = attempt.map(|Extension(attempt)| attempt);
+    let train_id = match attempt.as_ref().and_then(Attempt::earlier) {
+        Some(earlier) => TrainId(earlier),
+        None => state.ids().train().await?,
+    };
     let details = TrainDetails {
         route,
         departure_time,
@@ -230,7 +237,15 @@ pub(crate) async fn create(
         seats: available_seats,
         at: Utc::now(),
     };
-    on_train(&state, train_id, command, "Train not found", train_id.0).await
+    on_train(
+        &state,
+        train_id,
+        command,
+        "Train not found",
+        train_id.0,
+        attempt.as_ref(),
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -264,7 +279,7 @@ pub(crate) async fn update(
         update,
         at: Utc::now(),
     };
-    on_train(&state, train_id, command, "Train not found", id).await
+    on_train(&state, train_id, command, "Train not found", id, None).await
 }
 
 /// Removes the train: its active bookings are cancelled in the same append, and its lobby, if
@@ -327,21 +342,36 @@ async fn lobby_closed(
 }
 
 /// Runs a command on a train's stream and answers with `id` once the read models show it.
+/// The command of a keyed request runs as its `attempt`, noted there before it is handed
+/// over, so that a lost answer can be found again.
 pub(crate) async fn on_train(
     state: &AppState,
     train_id: TrainId,
     command: TrainCommand,
     missing_train: &'static str,
     id: i64,
+    attempt: Option<&Attempt>,
 ) -> Result<Response, ApiError> {
-    let decided = state
-        .trains()
-        .execute(train_id, command)
-        .await
-        .map_err(|e| command_error(e, missing_train))?;
-    state
-        .recorded(id, &train_id.stream(), decided.position)
-        .await
+    let stream = train_id.stream();
+    let executed = match attempt {
+        Some(attempt) => {
+            attempt.hand_over(&stream, id);
+            state
+                .trains()
+                .execute_caused(train_id, command, attempt.cause())
+                .await
+        }
+        None => state.trains().execute(train_id, command).await,
+    };
+    let decided = executed.map_err(|e| command_error(e, missing_train))?;
+    let mut position = decided.position;
+    if let (None, Some(attempt)) = (position, attempt) {
+        // The stream already held this request's cause: an earlier run of it landed (one
+        // whose answer was lost), and this one decided nothing. Answer as that one would.
+        let events = event_store::EventStore::read_stream(state.store(), &stream).await?;
+        position = attempt.cause().last_recorded(&events).map(|e| e.position);
+    }
+    state.recorded(id, &stream, position).await
 }
 
 /// Maps a train command's failure to the API's statuses. `missing_train` is the 404 detail.

@@ -35,6 +35,17 @@ impl Cause {
     fn event_id(self, index: usize) -> Uuid {
         Uuid::new_v5(&self.key(), &index.to_be_bytes())
     }
+
+    /// The last of `events` (a stream, as read) that this cause recorded: how a caller that
+    /// lost its command's outcome learns whether the command landed, and where. Found by the
+    /// same mark the stream's worker goes by, so the two never disagree.
+    pub fn last_recorded(self, events: &[RecordedEvent]) -> Option<&RecordedEvent> {
+        let key = self.key();
+        events
+            .iter()
+            .rev()
+            .find(|event| recorded(event) == Some(key))
+    }
 }
 
 /// Metadata key of the cause an event was recorded for.
@@ -65,4 +76,62 @@ pub(crate) fn encode<E: Clone + Into<DomainEvent>>(
             new
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{LobbyEvent, LobbyId, TrainId};
+    use event_store::Position;
+
+    fn opened(lobby: i64) -> LobbyEvent {
+        LobbyEvent::LobbyOpened {
+            lobby_id: LobbyId(lobby),
+            train_id: TrainId(lobby),
+            opened_at: Default::default(),
+        }
+    }
+
+    /// `events` as a stream holds them, one append each, at positions 1, 2, ...
+    fn stream(appends: &[(LobbyEvent, Option<Cause>)]) -> Vec<RecordedEvent> {
+        appends
+            .iter()
+            .flat_map(|(event, cause)| encode(std::slice::from_ref(event), *cause))
+            .enumerate()
+            .map(|(index, new)| RecordedEvent {
+                id: new.id,
+                stream: "lobby-1".into(),
+                revision: index as u64,
+                position: Position {
+                    commit: index as u64 + 1,
+                    prepare: index as u64 + 1,
+                },
+                event_type: new.event_type,
+                data: new.data,
+                metadata: new.metadata,
+                recorded_at: Default::default(),
+            })
+            .collect()
+    }
+
+    fn cause(part: u32) -> Cause {
+        Cause {
+            event_id: Uuid::from_u128(7),
+            by: "test",
+            part,
+        }
+    }
+
+    #[test]
+    fn a_cause_finds_the_event_it_recorded_and_no_other() {
+        let events = stream(&[
+            (opened(1), None),
+            (opened(2), Some(cause(0))),
+            (opened(3), Some(cause(1))),
+        ]);
+        let found = cause(0).last_recorded(&events).map(|e| e.revision);
+        assert_eq!(found, Some(1));
+        assert_eq!(cause(1).last_recorded(&events).map(|e| e.revision), Some(2));
+        assert!(cause(2).last_recorded(&events).is_none());
+    }
 }

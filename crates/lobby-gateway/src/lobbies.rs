@@ -253,7 +253,7 @@ pub(crate) struct BookingStarted {
         (status = 200, description = "Booked; header X-Event-Position carries the log position", body = BookingStarted),
         (status = 400, description = "The user already has a booking for this train", body = Detail),
         (status = 404, description = "Train to book ticket for not found", body = Detail),
-        (status = 409, description = "No seats left, too many concurrent changes, or this Idempotency-Key still in progress", body = Detail),
+        (status = 409, description = "No seats left, too many concurrent changes, this Idempotency-Key still in progress, or its outcome not known yet (`Outcome unknown, retry later`)", body = Detail),
         (status = 422, description = "Invalid input", body = Invalid),
         (status = 503, description = "No command API instance available, or a dependency is unavailable", body = Detail),
         (status = 504, description = "The command API did not answer in time", body = Detail),

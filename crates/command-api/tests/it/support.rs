@@ -8,6 +8,7 @@
 use command_api::{AppState, Settings};
 use esdb_double::EsdbDouble;
 use event_store::testing::TestDatabase;
+use event_store::testing::proxy::{Proxy, authority};
 use event_store::{AnyStore, EventStore, Filter, PgEventStore, RecordedEvent};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -17,9 +18,14 @@ use tokio_util::sync::CancellationToken;
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// The event store as the test and the projector reach it: directly.
     pub store: AnyStore,
     pub pool: sqlx::PgPool,
     settings: Settings,
+    /// The event store as the command API reaches it: `store`, or the same store through
+    /// `store_proxy`.
+    api_store: AnyStore,
+    store_proxy: Option<Proxy>,
     shutdown: CancellationToken,
     /// Stops the command API alone (its server, workers and reactors), as a crash would.
     api: CancellationToken,
@@ -42,12 +48,32 @@ impl TestApp {
 
     /// A server whose settings `adjust` may change first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start(adjust, false).await
+    }
+
+    /// Like [`Self::spawn_with`], with the command API reaching its event store through a
+    /// [`Proxy`] the test can take down ([`Self::store_proxy`]). The projector, the id
+    /// sequences and the test's own reads of the log go on reaching their stores directly.
+    pub async fn spawn_behind_proxy(adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start(adjust, true).await
+    }
+
+    async fn start(adjust: impl FnOnce(&mut Settings), behind_proxy: bool) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = tracing_subscriber_init();
         }
         let database = TestDatabase::create().await;
         let pool = database.pool(20).await;
-        let (store, double) = event_store(&pool).await;
+        let (store, url, double) = event_store(&pool, &database).await;
+        let (api_store, store_proxy) = if behind_proxy {
+            let proxy = Proxy::start(authority(&url, 5432)).await;
+            let proxied = AnyStore::connect(&proxy.url(&url), 5)
+                .await
+                .expect("connect to the event store through the proxy");
+            (proxied, Some(proxy))
+        } else {
+            (store.clone(), None)
+        };
         projector::migrate(&pool)
             .await
             .expect("read-model migrations");
@@ -59,7 +85,7 @@ impl TestApp {
 
         let shutdown = CancellationToken::new();
         let api = shutdown.child_token();
-        let base = start_api(&settings, &store, &pool, &api).await;
+        let base = start_api(&settings, &api_store, &pool, &api).await;
         let projector_settings = projector::Settings {
             standby_poll_ms: 100,
             ..projector::Settings::default()
@@ -81,6 +107,8 @@ impl TestApp {
             store,
             pool,
             settings,
+            api_store,
+            store_proxy,
             shutdown,
             api,
             _double: double,
@@ -97,7 +125,15 @@ impl TestApp {
     /// Starts the command API again, on a new port, after [`Self::kill_api`].
     pub async fn restart_api(&mut self) {
         self.api = self.shutdown.child_token();
-        self.base = start_api(&self.settings, &self.store, &self.pool, &self.api).await;
+        self.base = start_api(&self.settings, &self.api_store, &self.pool, &self.api).await;
+    }
+
+    /// The proxy between the command API and its event store; only behind
+    /// [`Self::spawn_behind_proxy`].
+    pub fn store_proxy(&self) -> &Proxy {
+        self.store_proxy
+            .as_ref()
+            .expect("a TestApp spawned behind a proxy")
     }
 
     /// The prefix of every Redis key this server writes.
@@ -219,8 +255,11 @@ async fn start_api(
     base
 }
 
-/// The adapter `TEST_EVENT_STORE` selects: `postgres` (the default) or `esdb`.
-async fn event_store(pool: &sqlx::PgPool) -> (AnyStore, Option<EsdbDouble>) {
+/// The adapter `TEST_EVENT_STORE` selects: `postgres` (the default) or `esdb`; with its URL.
+async fn event_store(
+    pool: &sqlx::PgPool,
+    database: &TestDatabase,
+) -> (AnyStore, String, Option<EsdbDouble>) {
     match std::env::var("TEST_EVENT_STORE").as_deref() {
         Ok("esdb") => {
             let double = EsdbDouble::start()
@@ -229,11 +268,11 @@ async fn event_store(pool: &sqlx::PgPool) -> (AnyStore, Option<EsdbDouble>) {
             let store = AnyStore::connect(&double.url(), 1)
                 .await
                 .expect("connect to the EventStoreDB double");
-            (store, Some(double))
+            (store, double.url(), Some(double))
         }
         Ok("postgres") | Err(std::env::VarError::NotPresent) => {
             let store = PgEventStore::new(pool.clone()).await.expect("event store");
-            (AnyStore::from(store), None)
+            (AnyStore::from(store), database.url.clone(), None)
         }
         Ok(other) => panic!("TEST_EVENT_STORE is postgres or esdb, not {other:?}"),
         Err(e) => panic!("TEST_EVENT_STORE: {e}"),
