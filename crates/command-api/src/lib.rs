@@ -287,7 +287,7 @@ pub(crate) async fn status() -> Json<StatusBody> {
 
 /// Ready when the database answers; degraded while a projection or reactor that commands
 /// wait for holds quarantined events.
-async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn ready(State(state): State<AppState>) -> Result<Response, ApiError> {
     routes::runners_ready(
         state.pool(),
         event_store::quarantine::READ_MODELS,
