@@ -41,6 +41,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// No valid access token: 401 `Not authenticated`, with `WWW-Authenticate: Bearer`.
+    #[error("not authenticated")]
+    NotAuthenticated,
+    /// A valid token whose holder may not do this: 403 `Not allowed`.
+    #[error("not allowed")]
+    Forbidden,
     #[error("request body too large")]
     TooLarge,
     #[error("a dependency is unavailable")]
@@ -73,6 +79,15 @@ impl IntoResponse for ApiError {
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, json!(message)),
             Self::Conflict(message) => (StatusCode::CONFLICT, json!(message)),
             Self::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, json!(errors)),
+            Self::NotAuthenticated => {
+                let mut response =
+                    detail_response(StatusCode::UNAUTHORIZED, json!("Not authenticated"), None);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return response;
+            }
+            Self::Forbidden => (StatusCode::FORBIDDEN, json!("Not allowed")),
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!("Request body too large"),
