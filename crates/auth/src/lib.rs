@@ -1,11 +1,36 @@
-//! Identity every service shares: Argon2id password hashes and refresh-token digests.
+//! Identity every service shares: access tokens (EdDSA JWTs) signed and verified with a
+//! [`KeyRing`] kept in PostgreSQL, Argon2id password hashes and refresh-token digests.
 //!
-//! It is its own crate because both the gateway and the command API need it, and neither may
-//! import the other. It holds no users: accounts live in the event store; this crate only
+//! It is its own crate because both the gateway and the command API verify tokens, and neither
+//! may import the other. It holds no users: accounts live in the event store; this crate only
 //! knows how to prove who someone is once an account has said so.
 
+mod claims;
+mod key_ring;
 mod password;
 mod refresh_token;
+mod secret;
+mod signing_keys;
 
+pub use claims::{Claims, ISSUER, Role};
+pub use key_ring::{
+    KeyRing, KeyRingError, KeyRingSettings, LEEWAY, RELOAD_UNKNOWN_KID_EVERY, SignError, TokenError,
+};
 pub use password::{DUMMY_HASH, hash_password, verify_or_dummy, verify_password};
 pub use refresh_token::{digest, new_refresh_token};
+pub use secret::{AuthSecret, MIN_SECRET_LEN, SecretTooShort};
+
+use sqlx::PgPool;
+
+/// This crate's migrations (the signing-key table). Several crates migrate the same database
+/// with version numbers that never collide, so each ignores the others' entries in the history.
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
+/// Creates or upgrades the `auth` schema, for every role that signs or verifies tokens.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator().run(pool).await
+}
