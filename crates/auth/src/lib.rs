@@ -1,10 +1,12 @@
 //! Identity every service shares: access tokens (EdDSA JWTs) signed and verified with a
-//! [`KeyRing`] kept in PostgreSQL, Argon2id password hashes and refresh-token digests.
+//! [`KeyRing`] kept in PostgreSQL, Argon2id password hashes, refresh-token digests, and the
+//! extractors that turn a request's token into a [`Caller`].
 //!
 //! It is its own crate because both the gateway and the command API verify tokens, and neither
 //! may import the other. It holds no users: accounts live in the event store; this crate only
 //! knows how to prove who someone is once an account has said so.
 
+mod caller;
 mod claims;
 mod key_ring;
 mod password;
@@ -12,6 +14,7 @@ mod refresh_token;
 mod secret;
 mod signing_keys;
 
+pub use caller::{Admin, Caller, SocketCaller, bearer_token};
 pub use claims::{Claims, ISSUER, Role};
 pub use key_ring::{
     KeyRing, KeyRingError, KeyRingSettings, LEEWAY, RELOAD_UNKNOWN_KID_EVERY, SignError, TokenError,

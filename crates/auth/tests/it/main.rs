@@ -1,8 +1,10 @@
 //! The auth crate's one integration-test binary: the key ring over a real PostgreSQL (each
-//! test on its own throwaway database), and token refusals.
+//! test on its own throwaway database), token refusals, and the extractors behind a real
+//! server.
 
 mod support;
 
+mod caller;
 mod key_ring;
 mod rotation;
 mod tokens;
