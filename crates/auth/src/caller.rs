@@ -10,16 +10,17 @@ use axum::extract::{FromRef, FromRequestParts, Query};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use domain::{Role, UserId};
 use http_kit::ApiError;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::{Claims, KeyRing, Role};
+use crate::{Claims, KeyRing};
 
 /// The holder of a verified access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub role: Role,
     /// The login the token belongs to (its refresh-token family).
     pub session: Uuid,

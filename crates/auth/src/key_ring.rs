@@ -14,6 +14,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use domain::{Role, UserId};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::json;
@@ -21,10 +22,10 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::Claims;
 use crate::claims::{ISSUER, WireClaims};
 use crate::secret::{AuthSecret, Sealer};
 use crate::signing_keys::{self, Keys};
-use crate::{Claims, Role};
 
 /// How far past `exp` a token is still accepted: clocks of the instances (and the database's,
 /// which schedules retirements) drift by a few seconds, and a token should not fail between
@@ -199,7 +200,7 @@ impl KeyRing {
     /// Signs a token for `user_id` issued at `now`, living [`KeyRingSettings::token_lifetime`].
     pub fn issue(
         &self,
-        user_id: i64,
+        user_id: UserId,
         role: Role,
         session: Uuid,
         now: DateTime<Utc>,

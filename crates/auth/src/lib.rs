@@ -3,8 +3,9 @@
 //! extractors that turn a request's token into a [`Caller`].
 //!
 //! It is its own crate because both the gateway and the command API verify tokens, and neither
-//! may import the other. It holds no users: accounts live in the event store; this crate only
-//! knows how to prove who someone is once an account has said so.
+//! may import the other. It holds no users: accounts live in the event store (the domain's
+//! `User`, whose `Role` and `UserId` the tokens carry); this crate only knows how to prove who
+//! someone is once an account has said so.
 
 mod caller;
 mod claims;
@@ -15,7 +16,7 @@ mod secret;
 mod signing_keys;
 
 pub use caller::{Admin, Caller, SocketCaller, bearer_token};
-pub use claims::{Claims, ISSUER, Role};
+pub use claims::{Claims, ISSUER};
 pub use key_ring::{
     KeyRing, KeyRingError, KeyRingSettings, LEEWAY, RELOAD_UNKNOWN_KID_EVERY, SignError, TokenError,
 };

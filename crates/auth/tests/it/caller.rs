@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use auth::{Admin, Caller, KeyRing, Role, SocketCaller};
+use auth::{Admin, Caller, KeyRing, SocketCaller};
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
 use chrono::Utc;
+use domain::{Role, UserId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -72,7 +73,7 @@ impl Server {
         let session = Uuid::now_v7();
         let token = self
             .ring
-            .issue(user_id, role, session, Utc::now())
+            .issue(UserId(user_id), role, session, Utc::now())
             .expect("sign");
         (token, session)
     }

@@ -1,12 +1,13 @@
 //! The key ring as several instances share it: one table, keys sealed at rest, each instance
 //! accepting the others' tokens, and the JWKS it publishes.
 
-use auth::{KeyRing, KeyRingError, KeyRingSettings, Role, TokenError};
+use auth::{KeyRing, KeyRingError, KeyRingSettings, TokenError};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
+use domain::{Role, UserId};
 use uuid::Uuid;
 
 use crate::support::{Keys, secret};
@@ -18,17 +19,20 @@ async fn two_instances_on_one_database_accept_each_others_tokens() {
     let session = Uuid::now_v7();
 
     let from_gateway = gateway
-        .issue(3, Role::Traveller, session, Utc::now())
+        .issue(UserId(3), Role::Traveller, session, Utc::now())
         .expect("sign");
     let from_api = command_api
-        .issue(4, Role::Admin, session, Utc::now())
+        .issue(UserId(4), Role::Admin, session, Utc::now())
         .expect("sign");
 
     assert_eq!(
         command_api.verify(&from_gateway).await.map(|c| c.user_id),
-        Ok(3)
+        Ok(UserId(3))
     );
-    assert_eq!(gateway.verify(&from_api).await.map(|c| c.user_id), Ok(4));
+    assert_eq!(
+        gateway.verify(&from_api).await.map(|c| c.user_id),
+        Ok(UserId(4))
+    );
 }
 
 #[tokio::test]
@@ -37,12 +41,15 @@ async fn a_restarted_instance_accepts_the_tokens_issued_before() {
     let token = keys
         .ring()
         .await
-        .issue(5, Role::Traveller, Uuid::now_v7(), Utc::now())
+        .issue(UserId(5), Role::Traveller, Uuid::now_v7(), Utc::now())
         .expect("sign");
 
     let restarted = keys.ring().await;
 
-    assert_eq!(restarted.verify(&token).await.map(|c| c.user_id), Ok(5));
+    assert_eq!(
+        restarted.verify(&token).await.map(|c| c.user_id),
+        Ok(UserId(5))
+    );
 }
 
 #[tokio::test]
@@ -136,7 +143,7 @@ async fn an_unknown_kid_reloads_the_ring_at_most_once_per_few_seconds() {
 
     // A kid nobody here knows sends `other` to the database once...
     let forged = stranger
-        .issue(1, Role::Admin, Uuid::now_v7(), t0)
+        .issue(UserId(1), Role::Admin, Uuid::now_v7(), t0)
         .expect("sign");
     assert_eq!(
         other.verify_at(&forged, t0).await,
@@ -145,7 +152,7 @@ async fn an_unknown_kid_reloads_the_ring_at_most_once_per_few_seconds() {
     // ...so a key rotated in just after stays unknown to it for a few seconds,
     rotating.rotate().await.expect("rotate");
     let fresh = rotating
-        .issue(2, Role::Traveller, Uuid::now_v7(), t0)
+        .issue(UserId(2), Role::Traveller, Uuid::now_v7(), t0)
         .expect("sign");
     let soon = t0 + chrono::TimeDelta::seconds(1);
     assert_eq!(
@@ -156,7 +163,7 @@ async fn an_unknown_kid_reloads_the_ring_at_most_once_per_few_seconds() {
     let later = t0 + chrono::TimeDelta::from_std(auth::RELOAD_UNKNOWN_KID_EVERY).expect("delta");
     assert_eq!(
         other.verify_at(&fresh, later).await.map(|c| c.user_id),
-        Ok(2)
+        Ok(UserId(2))
     );
 }
 
@@ -167,10 +174,10 @@ async fn a_key_another_instance_rotated_in_is_accepted_at_once() {
 
     rotating.rotate().await.expect("rotate");
     let token = rotating
-        .issue(8, Role::Traveller, Uuid::now_v7(), Utc::now())
+        .issue(UserId(8), Role::Traveller, Uuid::now_v7(), Utc::now())
         .expect("sign");
 
-    assert_eq!(other.verify(&token).await.map(|c| c.user_id), Ok(8));
+    assert_eq!(other.verify(&token).await.map(|c| c.user_id), Ok(UserId(8)));
 }
 
 #[tokio::test]

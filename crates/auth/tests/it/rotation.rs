@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use auth::{Claims, KeyRingSettings, Role, TokenError};
+use auth::{Claims, KeyRingSettings, TokenError};
 use chrono::{TimeDelta, Utc};
+use domain::{Role, UserId};
 use uuid::Uuid;
 
 use crate::support::Keys;
@@ -13,7 +14,7 @@ use crate::support::Keys;
 /// expiry, can refuse it within these tests.
 fn long_lived(user_id: i64) -> Claims {
     Claims::new(
-        user_id,
+        UserId(user_id),
         Role::Traveller,
         Uuid::now_v7(),
         Utc::now(),
@@ -33,11 +34,14 @@ async fn after_a_rotation_the_new_key_signs_and_the_old_tokens_still_verify() {
     assert_ne!(new_kid, old_kid);
     assert_eq!(ring.signing_kid(), new_kid);
     let after = ring.sign(&long_lived(2)).expect("sign");
-    assert_eq!(ring.verify(&before).await.map(|c| c.user_id), Ok(1));
-    assert_eq!(ring.verify(&after).await.map(|c| c.user_id), Ok(2));
+    assert_eq!(ring.verify(&before).await.map(|c| c.user_id), Ok(UserId(1)));
+    assert_eq!(ring.verify(&after).await.map(|c| c.user_id), Ok(UserId(2)));
     let restarted = keys.ring().await;
     assert_eq!(restarted.signing_kid(), new_kid);
-    assert_eq!(restarted.verify(&before).await.map(|c| c.user_id), Ok(1));
+    assert_eq!(
+        restarted.verify(&before).await.map(|c| c.user_id),
+        Ok(UserId(1))
+    );
 }
 
 #[tokio::test]
@@ -58,7 +62,10 @@ async fn the_old_key_stops_verifying_once_its_grace_has_passed() {
         ring.verify_at(&before, past).await,
         Err(TokenError::UnknownKey)
     );
-    assert_eq!(ring.verify_at(&after, past).await.map(|c| c.user_id), Ok(2));
+    assert_eq!(
+        ring.verify_at(&after, past).await.map(|c| c.user_id),
+        Ok(UserId(2))
+    );
 }
 
 #[tokio::test]

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth::{Claims, KeyRing, LEEWAY, Role, TokenError};
+use auth::{Claims, KeyRing, LEEWAY, TokenError};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::Ed25519KeyPair;
 use chrono::{TimeDelta, Utc};
+use domain::{Role, UserId};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use uuid::Uuid;
@@ -19,7 +20,7 @@ async fn signed_token() -> (Keys, Arc<KeyRing>, String) {
     let keys = Keys::new().await;
     let ring = keys.ring().await;
     let token = ring
-        .issue(1, Role::Traveller, Uuid::now_v7(), Utc::now())
+        .issue(UserId(1), Role::Traveller, Uuid::now_v7(), Utc::now())
         .expect("sign");
     (keys, ring, token)
 }
@@ -38,13 +39,15 @@ async fn a_token_the_ring_issued_verifies_to_its_claims() {
     let ring = keys.ring().await;
     let (session, now) = (Uuid::now_v7(), Utc::now());
 
-    let token = ring.issue(7, Role::Traveller, session, now).expect("sign");
+    let token = ring
+        .issue(UserId(7), Role::Traveller, session, now)
+        .expect("sign");
     let claims = ring.verify(&token).await.expect("verifies");
 
     assert_eq!(
         claims,
         Claims::new(
-            7,
+            UserId(7),
             Role::Traveller,
             session,
             now,
@@ -104,7 +107,7 @@ async fn a_token_of_another_key_ring_is_refused_for_its_unknown_kid() {
     let (ours, theirs) = (Keys::new().await, Keys::new().await);
     let (ring, foreign) = (ours.ring().await, theirs.ring().await);
     let token = foreign
-        .issue(1, Role::Admin, Uuid::now_v7(), Utc::now())
+        .issue(UserId(1), Role::Admin, Uuid::now_v7(), Utc::now())
         .expect("sign");
 
     assert_eq!(ring.verify(&token).await, Err(TokenError::UnknownKey));
@@ -154,7 +157,7 @@ async fn a_token_is_accepted_until_its_expiry_plus_the_leeway_and_refused_after(
     let ring = keys.ring().await;
     let issued = Utc::now();
     let token = ring
-        .issue(1, Role::Traveller, Uuid::now_v7(), issued)
+        .issue(UserId(1), Role::Traveller, Uuid::now_v7(), issued)
         .expect("sign");
     let expiry = issued + TimeDelta::from_std(ring.settings().token_lifetime).expect("a delta");
     let leeway = TimeDelta::from_std(LEEWAY).expect("a delta");
@@ -179,7 +182,7 @@ async fn the_token_lifetime_is_configurable() {
         .await;
     let issued = Utc::now();
     let token = ring
-        .issue(1, Role::Traveller, Uuid::now_v7(), issued)
+        .issue(UserId(1), Role::Traveller, Uuid::now_v7(), issued)
         .expect("sign");
 
     let (_, payload, _) = parts(&token);
