@@ -44,11 +44,27 @@ impl AuthSecret {
 
     /// The AES-256-GCM key that seals signing keys at rest.
     pub(crate) fn sealer(&self) -> Sealer {
+        self.sealer_for(SEALING_INFO)
+    }
+
+    /// An AES-256-GCM key of its own for the purpose `info` names.
+    pub(crate) fn sealer_for(&self, info: &'static [u8]) -> Sealer {
         let prk = Salt::new(HKDF_SHA256, SALT).extract(&self.0);
+        let info = [info];
         let okm = prk
-            .expand(&[SEALING_INFO], &AES_256_GCM)
+            .expand(&info, &AES_256_GCM)
             .expect("HKDF-SHA256 can always expand to 32 bytes");
         Sealer(LessSafeKey::new(UnboundKey::from(okm)))
+    }
+
+    /// An HMAC-SHA256 key of its own for the purpose `info` names.
+    pub(crate) fn mac_for(&self, info: &'static [u8]) -> aws_lc_rs::hmac::Key {
+        let prk = Salt::new(HKDF_SHA256, SALT).extract(&self.0);
+        let info = [info];
+        let okm = prk
+            .expand(&info, aws_lc_rs::hmac::HMAC_SHA256)
+            .expect("HKDF-SHA256 can always expand to 32 bytes");
+        aws_lc_rs::hmac::Key::from(okm)
     }
 }
 

@@ -7,4 +7,6 @@ mod support;
 mod caller;
 mod key_ring;
 mod rotation;
+mod sessions;
 mod tokens;
+mod vault;
