@@ -142,7 +142,7 @@ enum Role {
     Rebuild {
         #[command(flatten)]
         common: Common,
-        /// Projection to rebuild (trains, bookings, lobbies); repeat for several; all if none.
+        /// Projection to rebuild (trains, bookings, lobbies, users); repeat for several; all if none.
         #[arg(long = "projection", value_parser = parse_projection)]
         projections: Vec<projector::Projection>,
         /// Start from zero even if an interrupted rebuild left progress behind.
@@ -170,6 +170,15 @@ enum Role {
         #[command(subcommand)]
         action: quarantine::Action,
     },
+    /// Manage accounts from a shell: the password is read from standard input.
+    Users {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        api: command_api::Settings,
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Create or upgrade every schema, then exit.
     Migrate {
         #[command(flatten)]
@@ -183,6 +192,23 @@ enum Role {
         /// Longest wait for the answer, in milliseconds.
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// Create an admin account for EMAIL unless an account holds it already.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        /// 3 to 50 characters.
+        #[arg(long, default_value = "admin")]
+        username: String,
+    },
+    /// Set a new password for the account of EMAIL and end all its logins.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -402,6 +428,49 @@ async fn main() -> anyhow::Result<()> {
             amqp,
             action,
         } => return quarantine::run(common, etl, amqp, action).await,
+        Role::Users {
+            common,
+            api,
+            action,
+        } => {
+            let (store, pool) = common.start().await?;
+            let state = command_api::AppState::new(
+                api,
+                store,
+                pool,
+                projector::followers(),
+                shutdown.clone(),
+            )
+            .await?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let done = match action {
+                UsersAction::CreateAdmin { email, username } => {
+                    match state.create_admin(&username, &email, password).await? {
+                        Some(user_id) => println!("created admin account {user_id}"),
+                        None => println!("an account already holds this email; nothing changed"),
+                    }
+                    true
+                }
+                UsersAction::ResetPassword { email } => {
+                    let reset = state.reset_password(&email, password).await?;
+                    if reset {
+                        println!("password set; every login of the account has ended");
+                    } else {
+                        println!("no account holds this email");
+                    }
+                    reset
+                }
+            };
+            shutdown.cancel();
+            if !done {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         Role::Migrate { common } => {
             let (_store, pool) = common.start().await?;
             let api = command_api::Settings::with_listen(([127, 0, 0, 1], 0).into());
@@ -422,7 +491,7 @@ async fn main() -> anyhow::Result<()> {
 
 fn parse_projection(name: &str) -> Result<projector::Projection, String> {
     projector::Projection::named(name)
-        .ok_or_else(|| format!("unknown projection {name:?} (trains, bookings, lobbies)"))
+        .ok_or_else(|| format!("unknown projection {name:?} (trains, bookings, lobbies, users)"))
 }
 
 fn or_all(projections: Vec<projector::Projection>) -> Vec<projector::Projection> {

@@ -6,6 +6,7 @@ mod idempotency;
 pub mod openapi;
 mod reactors;
 mod trains;
+mod users;
 
 pub use reactors::{names as reactor_names, retry as retry_reactions};
 
@@ -16,7 +17,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use commands::reactor::RunnerSettings;
 use commands::{Executor, ExecutorSettings, Follower, Freshness, Ids};
-use domain::{Lobby, Train};
+use domain::Train;
 use event_store::{AnyStore, Position};
 use http_kit::routes::{self, StatusBody};
 use http_kit::{ApiError, FieldError, MIN_POSITION_HEADER};
@@ -72,6 +73,46 @@ pub struct Settings {
     /// Most commands on one stream decided into a single append.
     #[arg(long, env = "COMMAND_BATCH_MAX", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
     pub command_batch_max: u16,
+
+    /// Secret every instance shares, at least 32 bytes: it seals the token signing keys and
+    /// each account's data key, and keys the hashes emails are known by. Losing it makes every
+    /// sealed profile unreadable. Empty: no accounts, and `/api/users` answers 404. Read as
+    /// text and checked at start-up, so that a refusal never repeats it.
+    #[arg(
+        long,
+        env = "AUTH_SECRET",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub auth_secret: String,
+
+    /// How long an access token is valid, in seconds.
+    #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+
+    /// How long a refresh token is valid, in seconds.
+    #[arg(long, env = "REFRESH_TOKEN_TTL_SECS", default_value_t = 2_592_000)]
+    pub refresh_token_ttl_secs: u64,
+
+    /// Failed logins for one email in 15 minutes before logins for it answer 429.
+    #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+
+    /// Email of the first admin, created at start-up (named `admin`, with ADMIN_PASSWORD) if no
+    /// account holds it yet. Empty: none.
+    #[arg(long, env = "ADMIN_EMAIL", default_value = "")]
+    pub admin_email: String,
+
+    /// Password of the first admin (8 to 128 characters), read only to create that account.
+    #[arg(
+        long,
+        env = "ADMIN_PASSWORD",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub admin_password: String,
 }
 
 impl Settings {
@@ -87,6 +128,12 @@ impl Settings {
             request_timeout_ms: 30_000,
             command_retries: 5,
             command_batch_max: 256,
+            auth_secret: String::new(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 2_592_000,
+            login_max_failures: 5,
+            admin_email: String::new(),
+            admin_password: String::new(),
         }
     }
 }
@@ -101,6 +148,8 @@ struct Inner {
     pool: PgPool,
     store: AnyStore,
     trains: Executor<Train>,
+    /// The other aggregates' executors, shared with the reactors that command them.
+    targets: reactors::Targets,
     ids: Ids,
     freshness: Freshness,
     replies: idempotency::Replies,
@@ -110,6 +159,8 @@ struct Inner {
     tracker: TaskTracker,
     /// The projections and reactors commands wait for: readiness reports their quarantine.
     runners: Vec<String>,
+    /// Accounts, when `AUTH_SECRET` is set.
+    accounts: Option<users::Accounts>,
 }
 
 impl AppState {
@@ -135,16 +186,27 @@ impl AppState {
             Duration::from_millis(settings.request_timeout_ms),
         )?;
         let tracker = TaskTracker::new();
-        let lobbies = Arc::new(Executor::<Lobby>::new(
-            store.clone(),
-            executor,
-            tracker.clone(),
-            shutdown.clone(),
-        ));
+        let secret = match settings.auth_secret.as_str() {
+            "" => None,
+            secret => Some(auth::AuthSecret::new(secret.as_bytes())?),
+        };
+        let accounts = match &secret {
+            Some(secret) => {
+                let redis = http_kit::RedisLink::new(
+                    settings.redis_url.as_deref(),
+                    "failed logins are counted per instance for now",
+                )?;
+                let accounts = users::Accounts::start(&settings, secret, &pool, redis).await?;
+                tracker.spawn(Arc::clone(&accounts.ring).keep_fresh(shutdown.clone()));
+                Some(accounts)
+            }
+            None => None,
+        };
+        let targets = reactors::Targets::new(&store, executor, &tracker, &shutdown);
         let reactors = reactors::start(reactors::Context {
             store: &store,
             pool: &pool,
-            lobbies,
+            targets: targets.clone(),
             settings: RunnerSettings::default(),
             tracker: &tracker,
             shutdown: &shutdown,
@@ -154,9 +216,10 @@ impl AppState {
             .chain(&reactors)
             .map(|follower| follower.name.clone())
             .collect();
-        Ok(Self {
+        let state = Self {
             inner: Arc::new(Inner {
                 trains: Executor::new(store.clone(), executor, tracker.clone(), shutdown.clone()),
+                targets,
                 ids: Ids::new(pool.clone()),
                 freshness: Freshness::start(
                     pool.clone(),
@@ -171,8 +234,44 @@ impl AppState {
                 settings,
                 tracker,
                 runners,
+                accounts,
             }),
-        })
+        };
+        let admin = &state.inner.settings;
+        if !admin.admin_email.is_empty() {
+            let created = state
+                .create_admin("admin", &admin.admin_email, &admin.admin_password)
+                .await?;
+            if let Some(user_id) = created {
+                tracing::info!(%user_id, "created the first admin from ADMIN_EMAIL");
+            }
+        }
+        Ok(state)
+    }
+
+    /// Creates an admin account for `email` unless one holds it already: its id, or `None`.
+    /// What `ADMIN_EMAIL` does at start-up and `booking users create-admin` from a shell.
+    pub async fn create_admin(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+    ) -> anyhow::Result<Option<domain::UserId>> {
+        let (username, email, password) = users::bodies::admin(username, email, password)
+            .map_err(|refused| anyhow::anyhow!("the admin account is invalid: {refused}"))?;
+        match users::create_account(self, username, &email, password, domain::Role::Admin).await {
+            Ok(user_id) => Ok(Some(user_id)),
+            Err(ApiError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sets a new password for the account of `email` and ends all its logins; `false` when
+    /// no account holds that email. What `booking users reset-password` does.
+    pub async fn reset_password(&self, email: &str, password: &str) -> anyhow::Result<bool> {
+        let password = users::bodies::new_password(password)
+            .map_err(|refused| anyhow::anyhow!("{refused}"))?;
+        Ok(users::reset_password(self, email, password).await?)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -185,6 +284,22 @@ impl AppState {
 
     pub fn trains(&self) -> &Executor<Train> {
         &self.inner.trains
+    }
+
+    pub(crate) fn users(&self) -> &Executor<domain::User> {
+        &self.inner.targets.users
+    }
+
+    pub(crate) fn emails(&self) -> &Executor<domain::EmailClaim> {
+        &self.inner.targets.emails
+    }
+
+    /// Accounts, or 404 when this deployment has no `AUTH_SECRET`.
+    pub(crate) fn accounts(&self) -> Result<&users::Accounts, ApiError> {
+        self.inner
+            .accounts
+            .as_ref()
+            .ok_or(ApiError::NotConfigured("Accounts are not configured"))
     }
 
     pub fn ids(&self) -> &Ids {
@@ -250,6 +365,7 @@ pub fn router(state: AppState) -> Router {
         .merge(http_kit::openapi::serve(openapi::api()))
         .merge(trains::routes())
         .merge(bookings::routes())
+        .merge(users::routes())
         .layer(axum::middleware::from_fn_with_state(
             Duration::from_millis(settings.request_timeout_ms),
             routes::deadline,
@@ -262,6 +378,24 @@ pub fn router(state: AppState) -> Router {
     let router = routes::common(router, settings.max_body_bytes)
         .layer(axum::middleware::from_fn(http_kit::metrics::track));
     routes::outer(router)
+}
+
+/// The API's answer to a command that was not decided: a refusal is the caller's to map
+/// before this; the rest means the same on every aggregate.
+pub(crate) fn command_failure<E>(error: commands::CommandError<E>) -> ApiError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    use commands::CommandError;
+    match error {
+        CommandError::Rejected(refused) => ApiError::internal(refused),
+        CommandError::Contention => {
+            ApiError::Conflict("Too many concurrent changes, please retry".into())
+        }
+        CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
+        CommandError::Unreadable(kind) => ApiError::Unreadable(kind),
+        error @ (CommandError::Failed(_) | CommandError::Stopped) => ApiError::internal(error),
+    }
 }
 
 /// Serves until `shutdown`, then finishes in-flight requests and waits for the background

@@ -26,19 +26,57 @@ use utoipa::OpenApi;
         crate::bookings::create,
         crate::bookings::update,
         crate::bookings::cancel,
+        crate::users::register,
+        crate::users::login,
+        crate::users::refresh,
+        crate::users::logout,
+        crate::users::profile,
+        crate::users::erase,
+        crate::users::all_users,
+        crate::users::change_role,
+        crate::users::change_password,
+        crate::users::jwks,
     ),
     components(schemas(
         crate::trains::NewTrain,
         crate::trains::TrainChanges,
         crate::bookings::NewBooking,
         crate::bookings::BookingHolder,
+        crate::users::bodies::Registration,
+        crate::users::bodies::Credentials,
+        crate::users::bodies::RefreshToken,
+        crate::users::bodies::NewRole,
+        crate::users::bodies::NewPassword,
+        crate::users::UserView,
+        crate::users::Tokens,
+        crate::users::Message,
+        crate::users::Registered,
         Detail,
         Invalid,
         FieldError,
         StatusBody
-    ))
+    )),
+    modifiers(&BearerScheme)
 )]
 struct ApiDoc;
+
+/// Declares `bearer`: an access token from `/api/users/login`, sent as
+/// `Authorization: Bearer <token>`.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 /// The command API's document; the gateway fetches it to serve it again under `/ts`.
 pub fn api() -> utoipa::openapi::OpenApi {

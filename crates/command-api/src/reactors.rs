@@ -1,14 +1,19 @@
 //! The command API's reactors: workflows that span aggregates, each a pure `react` in its own
-//! module and one line in [`start`]. They run here because the events they react to are the
-//! command API's; each has one active instance across every command API process.
+//! module and one line in [`start`], [`names`] and [`retry`]. They run here because the events
+//! they react to are the command API's; each has one active instance across every command API
+//! process.
 
 mod close_lobby_when_train_removed;
+mod register_user_when_email_claimed;
+mod release_email_when_user_erased;
 
 pub(crate) use close_lobby_when_train_removed::CloseLobbyWhenTrainRemoved;
+pub(crate) use register_user_when_email_claimed::RegisterUserWhenEmailClaimed;
+pub(crate) use release_email_when_user_erased::ReleaseEmailWhenUserErased;
 
 use commands::reactor::{self, Reactor, RunnerSettings};
-use commands::{Executor, ExecutorSettings, Follower};
-use domain::Lobby;
+use commands::{Aggregate, Executor, ExecutorSettings, Follower};
+use domain::{EmailClaim, Lobby, User};
 use event_store::AnyStore;
 use event_store::quarantine::{Retried, RetryError};
 use sqlx::PgPool;
@@ -16,11 +21,48 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// The executors of the aggregates reactions go to (the trains' live in the state).
+#[derive(Clone)]
+pub(crate) struct Targets {
+    pub lobbies: Arc<Executor<Lobby>>,
+    pub users: Arc<Executor<User>>,
+    pub emails: Arc<Executor<EmailClaim>>,
+}
+
+impl Targets {
+    pub fn new(
+        store: &AnyStore,
+        settings: ExecutorSettings,
+        tracker: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) -> Self {
+        Self {
+            lobbies: executor(store, settings, tracker, shutdown),
+            users: executor(store, settings, tracker, shutdown),
+            emails: executor(store, settings, tracker, shutdown),
+        }
+    }
+}
+
+fn executor<A: Aggregate>(
+    store: &AnyStore,
+    settings: ExecutorSettings,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Arc<Executor<A>> {
+    Arc::new(Executor::new(
+        store.clone(),
+        settings,
+        tracker.clone(),
+        shutdown.clone(),
+    ))
+}
+
 /// What starting a reactor takes.
 pub(crate) struct Context<'a> {
     pub store: &'a AnyStore,
     pub pool: &'a PgPool,
-    pub lobbies: Arc<Executor<Lobby>>,
+    pub targets: Targets,
     pub settings: RunnerSettings,
     pub tracker: &'a TaskTracker,
     pub shutdown: &'a CancellationToken,
@@ -28,15 +70,23 @@ pub(crate) struct Context<'a> {
 
 /// Starts every reactor; returns them as read-your-writes followers.
 pub(crate) fn start(context: Context<'_>) -> Vec<Follower> {
-    vec![spawn::<CloseLobbyWhenTrainRemoved>(
-        &context,
-        &context.lobbies,
-    )]
+    let targets = &context.targets;
+    vec![
+        spawn::<CloseLobbyWhenTrainRemoved>(&context, &targets.lobbies),
+        spawn::<RegisterUserWhenEmailClaimed>(&context, &targets.users),
+        spawn::<ReleaseEmailWhenUserErased>(&context, &targets.emails),
+    ]
 }
 
 /// The names of every reactor, as their checkpoints and quarantine know them.
 pub fn names() -> Vec<String> {
-    vec![CloseLobbyWhenTrainRemoved::NAME.to_owned()]
+    [
+        CloseLobbyWhenTrainRemoved::NAME,
+        RegisterUserWhenEmailClaimed::NAME,
+        ReleaseEmailWhenUserErased::NAME,
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// Runs every reactor's quarantined events again (`booking quarantine retry`), with command
@@ -46,17 +96,31 @@ pub async fn retry(
     pool: &PgPool,
 ) -> Result<Vec<(&'static str, Retried)>, RetryError> {
     let (tracker, shutdown) = (TaskTracker::new(), CancellationToken::new());
-    let lobbies = Arc::new(Executor::<Lobby>::new(
-        store.clone(),
-        ExecutorSettings::default(),
-        tracker.clone(),
-        shutdown.clone(),
-    ));
-    let retried = reactor::retry::<CloseLobbyWhenTrainRemoved, _>(store, pool, lobbies).await;
+    let targets = Targets::new(store, ExecutorSettings::default(), &tracker, &shutdown);
+    let retried = async {
+        Ok(vec![
+            (
+                CloseLobbyWhenTrainRemoved::NAME,
+                reactor::retry::<CloseLobbyWhenTrainRemoved, _>(store, pool, targets.lobbies)
+                    .await?,
+            ),
+            (
+                RegisterUserWhenEmailClaimed::NAME,
+                reactor::retry::<RegisterUserWhenEmailClaimed, _>(store, pool, targets.users)
+                    .await?,
+            ),
+            (
+                ReleaseEmailWhenUserErased::NAME,
+                reactor::retry::<ReleaseEmailWhenUserErased, _>(store, pool, targets.emails)
+                    .await?,
+            ),
+        ])
+    }
+    .await;
     shutdown.cancel();
     tracker.close();
     tracker.wait().await;
-    Ok(vec![(CloseLobbyWhenTrainRemoved::NAME, retried?)])
+    retried
 }
 
 fn spawn<R: Reactor>(context: &Context<'_>, executor: &Arc<Executor<R::Target>>) -> Follower {

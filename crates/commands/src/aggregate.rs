@@ -1,7 +1,7 @@
 //! The [`Aggregate`] trait: a domain decider whose events travel as [`DomainEvent`]s, and
 //! the streams its instances live in. One impl per aggregate, here.
 
-use domain::{Decider, DomainEvent, LobbyId, TrainId, UserId};
+use domain::{Decider, DomainEvent, EmailKey, LobbyId, TrainId, UserId};
 
 /// An aggregate whose events travel as [`DomainEvent`]s, and the streams it lives in.
 pub trait Aggregate:
@@ -13,7 +13,7 @@ pub trait Aggregate:
     > + 'static
 {
     /// What names one instance: its stream is `STREAM_PREFIX` followed by the key.
-    type Key: std::fmt::Display + Copy + Send + Sync + 'static;
+    type Key: std::fmt::Display + Clone + Send + Sync + 'static;
     /// Prefix shared by every stream of this aggregate; subscriptions filter on it.
     const STREAM_PREFIX: &'static str;
 
@@ -37,4 +37,10 @@ impl Aggregate for domain::Lobby {
 impl Aggregate for domain::User {
     type Key = UserId;
     const STREAM_PREFIX: &'static str = UserId::STREAM_PREFIX;
+}
+
+/// Keyed by the email's keyed hash: "one account per email" is an expected-revision check.
+impl Aggregate for domain::EmailClaim {
+    type Key = EmailKey;
+    const STREAM_PREFIX: &'static str = EmailKey::STREAM_PREFIX;
 }

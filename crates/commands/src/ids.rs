@@ -1,6 +1,7 @@
-//! Id allocation for new trains, bookings and lobbies (see the migration for the guarantees).
+//! Id allocation for new trains, bookings, lobbies and accounts (see the migrations for the
+//! guarantees).
 
-use domain::{BookingId, LobbyId, TrainId};
+use domain::{BookingId, LobbyId, TrainId, UserId};
 use sqlx::PgPool;
 
 /// Hands out ids from PostgreSQL sequences.
@@ -24,6 +25,10 @@ impl Ids {
 
     pub async fn lobby(&self) -> Result<LobbyId, sqlx::Error> {
         self.next("command_api.lobby_ids").await.map(LobbyId)
+    }
+
+    pub async fn user(&self) -> Result<UserId, sqlx::Error> {
+        self.next("command_api.user_ids").await.map(UserId)
     }
 
     async fn next(&self, sequence: &'static str) -> Result<i64, sqlx::Error> {

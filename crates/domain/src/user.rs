@@ -50,6 +50,12 @@ impl std::fmt::Debug for Sealed {
 #[serde(transparent)]
 pub struct EmailKey(pub String);
 
+impl std::fmt::Display for EmailKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl EmailKey {
     /// Prefix of every email-claim stream.
     pub const STREAM_PREFIX: &'static str = "email-";

@@ -44,9 +44,23 @@ pub enum ApiError {
     /// No valid access token: 401 `Not authenticated`, with `WWW-Authenticate: Bearer`.
     #[error("not authenticated")]
     NotAuthenticated,
+    /// Credentials that prove nothing (a wrong password, a spent refresh token): 401 with
+    /// this detail and `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthorized(&'static str),
     /// A valid token whose holder may not do this: 403 `Not allowed`.
     #[error("not allowed")]
     Forbidden,
+    /// Too many attempts (failed logins, say): 429 with this detail and `Retry-After`.
+    #[error("{detail}")]
+    TooManyRequests {
+        detail: &'static str,
+        retry_after_secs: u64,
+    },
+    /// A feature this deployment has not turned on: 404 with this detail, as for a path that
+    /// does not exist (and not a 5xx, which a gateway would count against the instance).
+    #[error("{0}")]
+    NotConfigured(&'static str),
     #[error("request body too large")]
     TooLarge,
     #[error("a dependency is unavailable")]
@@ -79,14 +93,19 @@ impl IntoResponse for ApiError {
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, json!(message)),
             Self::Conflict(message) => (StatusCode::CONFLICT, json!(message)),
             Self::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, json!(errors)),
-            Self::NotAuthenticated => {
-                let mut response =
-                    detail_response(StatusCode::UNAUTHORIZED, json!("Not authenticated"), None);
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return response;
+            Self::NotAuthenticated => return unauthorized("Not authenticated"),
+            Self::Unauthorized(detail) => return unauthorized(detail),
+            Self::TooManyRequests {
+                detail,
+                retry_after_secs,
+            } => {
+                return detail_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    json!(detail),
+                    Some(retry_after_secs),
+                );
             }
+            Self::NotConfigured(detail) => (StatusCode::NOT_FOUND, json!(detail)),
             Self::Forbidden => (StatusCode::FORBIDDEN, json!("Not allowed")),
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -122,6 +141,15 @@ impl IntoResponse for ApiError {
         let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1);
         detail_response(status, detail, retry_after)
     }
+}
+
+/// 401 with `detail` and the challenge that names the scheme to use.
+fn unauthorized(detail: &str) -> Response {
+    let mut response = detail_response(StatusCode::UNAUTHORIZED, json!(detail), None);
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
 }
 
 /// How long a client is told to wait when an aggregate cannot be read: a fix takes a deploy.

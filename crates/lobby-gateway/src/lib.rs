@@ -297,6 +297,9 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::docs())
         .route("/ts", any(upstream::forward))
         .route("/ts/{*rest}", any(upstream::forward))
+        // Accounts live in the command API; the gateway is their door too.
+        .route("/api/users/{*rest}", any(upstream::forward))
+        .route("/.well-known/jwks.json", any(upstream::forward))
         .nest("/ls", lobby_service)
         .merge(lobbies::routes())
         .with_state(state.clone());

@@ -164,9 +164,11 @@ pub(crate) async fn forward(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Answer, GatewayError> {
     let body = http_kit::input::body_bytes(body)?;
+    // `/ts/...` loses its prefix; the account paths go as they are.
     let path = match uri.path().strip_prefix("/ts") {
-        Some("") | None => "/",
+        Some("") => "/",
         Some(path) => path,
+        None => uri.path(),
     };
     let path_and_query = match uri.query() {
         Some(query) => format!("{path}?{query}"),

@@ -10,6 +10,7 @@ mod replay;
 mod runner;
 mod sorted;
 mod trains;
+mod users;
 
 pub use projection::{Projection, followers};
 pub use replay::{Difference, RebuildReport, Verification, rebuild, verify};

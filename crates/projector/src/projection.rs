@@ -31,10 +31,11 @@ pub struct Projection {
 
 impl Projection {
     /// Every read model.
-    pub const ALL: [Projection; 3] = [
+    pub const ALL: [Projection; 4] = [
         crate::trains::PROJECTION,
         crate::bookings::PROJECTION,
         crate::lobbies::PROJECTION,
+        crate::users::PROJECTION,
     ];
 
     /// A read model named `name` (its checkpoint's name too) that reads the streams starting

@@ -12,3 +12,4 @@ mod healthcheck;
 mod postgres_outage;
 mod quarantine;
 mod reaction_crash;
+mod users;

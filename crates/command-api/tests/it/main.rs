@@ -14,3 +14,4 @@ mod read_your_writes;
 mod service;
 mod smoke;
 mod trains;
+mod users;

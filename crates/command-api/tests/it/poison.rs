@@ -348,11 +348,18 @@ async fn the_reactor_sets_aside_a_removal_it_cannot_read_or_carry_out() {
     let retried = command_api::retry_reactions(&app.store, &app.pool)
         .await
         .expect("retry");
-    let counts: Vec<(usize, usize)> = retried
+    let counts: Vec<(&str, usize, usize)> = retried
         .iter()
-        .map(|(_, r)| (r.released, r.remaining))
+        .map(|(name, r)| (*name, r.released, r.remaining))
         .collect();
-    assert_eq!(counts, vec![(0, 2)]);
+    assert_eq!(
+        counts,
+        vec![
+            ("close-lobby-when-train-removed", 0, 2),
+            ("register-user-when-email-claimed", 0, 0),
+            ("release-email-when-user-erased", 0, 0),
+        ]
+    );
     assert_eq!(
         quarantined(&app, "close-lobby-when-train-removed")
             .await

@@ -35,6 +35,9 @@ pub struct TestApp {
     _database: TestDatabase,
 }
 
+/// The secret every test server shares, as instances of one deployment do.
+pub const AUTH_SECRET: &str = "a test secret of at least 32 bytes, shared";
+
 /// The Redis tests use; `TEST_REDIS_URL` overrides it.
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -81,6 +84,7 @@ impl TestApp {
         let mut settings = Settings::with_listen(([127, 0, 0, 1], 0).into());
         settings.redis_url = Some(redis_url());
         settings.redis_key_prefix = format!("test-{}:", uuid::Uuid::now_v7().simple());
+        settings.auth_secret = AUTH_SECRET.to_owned();
         adjust(&mut settings);
 
         let shutdown = CancellationToken::new();

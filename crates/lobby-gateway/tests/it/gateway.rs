@@ -157,3 +157,38 @@ async fn a_command_api_that_does_not_answer_in_time_gives_504() {
     );
     drop(silent);
 }
+
+#[tokio::test]
+async fn accounts_are_served_through_the_gateway_and_any_instance_accepts_a_token() {
+    let mut stack = Stack::start(1, |_| {}).await;
+    let gateway = stack.gateway();
+    let registration =
+        json!({"username": "tom", "email": "tom@example.org", "password": "correct horse"});
+    let (status, registered) = stack
+        .post(gateway.url("/api/users/register"), registration)
+        .await;
+    assert_eq!(status, 201, "{registered}");
+    let credentials = json!({"email": "tom@example.org", "password": "correct horse"});
+    let (status, login) = stack
+        .post(gateway.url("/api/users/login"), credentials)
+        .await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["token"].as_str().expect("a token").to_owned();
+    let (status, jwks) = stack.get(gateway.url("/.well-known/jwks.json")).await;
+    assert_eq!((status, &jwks["keys"][0]["kty"]), (200, &json!("OKP")));
+
+    // A second command API instance, started after the token was issued, accepts it: the
+    // keys live in the database every instance shares.
+    let second = stack.start_api(([127, 0, 0, 1], 0).into()).await;
+    let reply = stack
+        .send(
+            stack
+                .client
+                .get(second.url("/api/users/profile"))
+                .bearer_auth(&token),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["id"], registered["id"]);
+    stack.apis.push(second);
+}

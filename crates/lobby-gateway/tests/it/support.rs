@@ -62,6 +62,9 @@ impl Server {
 }
 
 /// The Redis tests use; `TEST_REDIS_URL` overrides it.
+/// The secret every command API of a stack shares, as instances of one deployment do.
+pub const AUTH_SECRET: &str = "a test secret of at least 32 bytes, shared";
+
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
@@ -136,6 +139,7 @@ impl Stack {
         let listener = tokio::net::TcpListener::bind(address).await.expect("bind");
         let address = listener.local_addr().expect("address");
         let mut settings = command_api::Settings::with_listen(address);
+        settings.auth_secret = AUTH_SECRET.to_owned();
         adjust(&mut settings);
         let state = command_api::AppState::new(
             settings,
