@@ -116,10 +116,14 @@ impl Upstreams {
             }
             match read(request).await {
                 Ok(answer) => {
-                    // A 502-504 from the instance means it cannot serve now.
-                    if answer.status.is_server_error()
-                        && answer.status != StatusCode::INTERNAL_SERVER_ERROR
-                    {
+                    // A 502 or 504 from the instance means it cannot serve now. A 503 is
+                    // its answer about what every instance shares (the database) or about one
+                    // aggregate (an event it cannot read yet): another instance would answer
+                    // the same, so it does not count against this one.
+                    if matches!(
+                        answer.status,
+                        StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+                    ) {
                         target.breaker.failed(Instant::now());
                     } else {
                         target.breaker.succeeded();

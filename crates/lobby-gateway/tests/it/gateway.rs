@@ -192,3 +192,30 @@ async fn accounts_are_served_through_the_gateway_and_any_instance_accepts_a_toke
     assert_eq!(reply.body["id"], registered["id"]);
     stack.apis.push(second);
 }
+
+#[tokio::test]
+async fn a_train_that_cannot_be_read_does_not_open_the_breaker_for_everyone() {
+    use event_store::{EventStore, ExpectedRevision, NewEvent};
+    let stack = Stack::start(1, |settings| settings.breaker_failures = 2).await;
+    let gateway = stack.gateway();
+    let garbled = NewEvent {
+        id: uuid::Uuid::now_v7(),
+        event_type: "TrainRegistered".into(),
+        data: json!({"train_id": "nine"}),
+        metadata: json!({}),
+    };
+    stack
+        .store
+        .append("train-9", ExpectedRevision::Any, vec![garbled])
+        .await
+        .expect("append");
+    for _ in 0..4 {
+        let booking = json!({"train_id": 9, "user_credentials": "Tom Ford"});
+        let (status, body) = stack.post(gateway.url("/ts/bookings"), booking).await;
+        assert_eq!((status, body), (503, detail("Temporarily unavailable")));
+    }
+    // The instance answered each time; other trains are still served through it.
+    let train = stack.train(5).await;
+    let (status, _) = stack.get(gateway.url(&format!("/ts/trains/{train}"))).await;
+    assert_eq!(status, 200);
+}
