@@ -179,6 +179,14 @@ enum Role {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// Add a new signing key for access tokens; the previous one keeps verifying the tokens
+    /// it signed until they expire, so nobody is signed out.
+    RotateKeys {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        api: command_api::Settings,
+    },
     /// Create or upgrade every schema, then exit.
     Migrate {
         #[command(flatten)]
@@ -469,6 +477,22 @@ async fn main() -> anyhow::Result<()> {
             if !done {
                 std::process::exit(1);
             }
+            return Ok(());
+        }
+        Role::RotateKeys { common, api } => {
+            let (_store, pool) = common.start().await?;
+            let secret = auth::AuthSecret::new(api.auth_secret.as_bytes())
+                .context("AUTH_SECRET is needed to rotate the signing keys")?;
+            auth::migrate(&pool).await?;
+            let settings = auth::KeyRingSettings {
+                token_lifetime: std::time::Duration::from_secs(api.access_token_ttl_secs),
+                ..auth::KeyRingSettings::default()
+            };
+            let ring = auth::KeyRing::load(pool, &secret, settings).await?;
+            let kid = ring.rotate().await?;
+            println!(
+                "signing with key {kid}; the previous key verifies its tokens until they expire"
+            );
             return Ok(());
         }
         Role::Migrate { common } => {

@@ -513,12 +513,15 @@ pub(crate) async fn create_account(
     };
     let claimed = match state.emails().execute(email_key.clone(), claim).await {
         Ok(claimed) => claimed,
-        Err(e) => {
-            // Lost the race, or nothing is known: what was made for this id goes.
+        Err(CommandError::Rejected(EmailError::EmailTaken)) => {
+            // Lost the race: what was made for this id goes.
             accounts.vault.destroy(user_id).await?;
             accounts.sessions.forget(user_id).await?;
-            return Err(email_error(e));
+            return Err(ApiError::Conflict("User already exists".into()));
         }
+        // The claim may still have landed (the store went away mid-append): keep its key and
+        // password, or the account the reaction records would be unusable.
+        Err(e) => return Err(email_error(e)),
     };
     // The account is recorded by a reaction to the claim; answer once it is, and shown.
     if let Some(position) = claimed.position {

@@ -92,3 +92,33 @@ async fn an_operator_creates_the_first_admin_once_and_resets_its_password() {
         "the email is never readable in the log"
     );
 }
+
+#[tokio::test]
+async fn an_operator_rotates_the_signing_keys_without_signing_anyone_out() {
+    let database = TestDatabase::create().await;
+    let rotate = || {
+        booking(&database.url)
+            .env("AUTH_SECRET", SECRET)
+            .arg("rotate-keys")
+            .output()
+            .expect("booking rotate-keys")
+    };
+    let first = rotate();
+    assert!(first.status.success(), "{first:?}");
+    let second = rotate();
+    assert!(second.status.success(), "{second:?}");
+    assert_ne!(stdout(&first), stdout(&second));
+    let pool = database.pool(2).await;
+    // The first key (made at load), then one per rotation; the older ones retire later.
+    let (keys, retiring): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(retire_after) FROM auth.signing_keys")
+            .fetch_one(&pool)
+            .await
+            .expect("the keys");
+    assert_eq!((keys, retiring), (3, 2));
+    let without = booking(&database.url)
+        .arg("rotate-keys")
+        .output()
+        .expect("run");
+    assert!(!without.status.success(), "no secret, no rotation");
+}
