@@ -6,6 +6,7 @@ mod stack;
 
 mod broker_outage;
 mod crash;
+mod erasure;
 mod etl_crash;
 mod gateway_kill;
 mod healthcheck;

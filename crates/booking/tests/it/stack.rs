@@ -179,6 +179,11 @@ where
     }
 }
 
+/// The Redis tests use; `TEST_REDIS_URL` overrides it.
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// The broker tests use; `TEST_AMQP_URL` overrides it.
 pub fn amqp_url() -> String {
     std::env::var("TEST_AMQP_URL")

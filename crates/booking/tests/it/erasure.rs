@@ -1,0 +1,92 @@
+//! Personal data at rest, through the real binary: after an account registers, signs in, fails
+//! a login and is erased, a `pg_dump` of the database the stack uses (event log, read models,
+//! accounts) and every Redis key it wrote hold neither its username nor its email, in any case.
+//! They hold none before the erasure either: personal data is only ever stored sealed.
+
+use crate::stack::{Stack, booking, redis_url};
+use event_store::testing::TestDatabase;
+use serde_json::json;
+
+const USERNAME: &str = "wilhelmina_quarterman";
+const EMAIL: &str = "Wilhelmina.Quarterman@example.org";
+
+fn dump(url: &str) -> String {
+    let output = std::process::Command::new("pg_dump")
+        .arg(url)
+        .output()
+        .expect("run pg_dump");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).to_lowercase()
+}
+
+fn redis_dump(prefix: &str) -> String {
+    let redis = redis_url();
+    let keys = std::process::Command::new("redis-cli")
+        .args(["-u", &redis, "--scan", "--pattern", &format!("{prefix}*")])
+        .output()
+        .expect("run redis-cli");
+    let keys = String::from_utf8_lossy(&keys.stdout).into_owned();
+    let mut all = keys.clone();
+    for key in keys.lines() {
+        let value = std::process::Command::new("redis-cli")
+            .args(["-u", &redis, "--raw", "dump", key])
+            .output()
+            .expect("run redis-cli");
+        all.push_str(&String::from_utf8_lossy(&value.stdout));
+    }
+    all.to_lowercase()
+}
+
+fn assert_nowhere(what: &str, text: &str) {
+    for secret in [USERNAME, EMAIL, "wilhelmina", "quarterman"] {
+        assert!(
+            !text.contains(&secret.to_lowercase()),
+            "{what} holds {secret:?} readable"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_account_leaves_no_readable_trace_in_the_databases_or_redis() {
+    let database = TestDatabase::create().await;
+    let prefix = format!("erasure-{}:", uuid::Uuid::now_v7().simple());
+    let mut command = booking(&database.url);
+    command
+        .env("AUTH_SECRET", "a test secret of at least 32 bytes, shared")
+        .env("REDIS_URL", redis_url())
+        .env("REDIS_KEY_PREFIX", &prefix);
+    let stack = Stack::all(command).await;
+    let http = &stack.http;
+    let at = |path: &str| format!("{}{path}", stack.gateway);
+
+    let registration = json!({"username": USERNAME, "email": EMAIL, "password": "correct horse"});
+    let (status, body) = http.post(&at("/api/users/register"), &registration).await;
+    assert_eq!(status, 201, "{body}");
+    let wrong = json!({"email": EMAIL, "password": "wrong password"});
+    assert_eq!(http.post(&at("/api/users/login"), &wrong).await.0, 401);
+    let credentials = json!({"email": EMAIL, "password": "correct horse"});
+    let (status, login) = http.post(&at("/api/users/login"), &credentials).await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["token"].as_str().expect("a token");
+
+    assert_nowhere("the database, before erasure", &dump(&database.url));
+    assert_nowhere("Redis, before erasure", &redis_dump(&prefix));
+
+    let erased = reqwest::Client::new()
+        .delete(at("/api/users/profile"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("erase");
+    assert_eq!(erased.status().as_u16(), 200);
+    let dumped = dump(&database.url);
+    assert_nowhere("the database, after erasure", &dumped);
+    assert_nowhere("Redis, after erasure", &redis_dump(&prefix));
+    // What would open the sealed profile is gone with the account.
+    assert!(
+        dumped.contains("accounts.data_keys"),
+        "the dump covers the accounts"
+    );
+    let (status, _) = http.post(&at("/api/users/login"), &credentials).await;
+    assert_eq!(status, 401);
+}
