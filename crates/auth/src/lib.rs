@@ -18,7 +18,7 @@ mod sessions;
 mod signing_keys;
 mod vault;
 
-pub use caller::{Admin, Caller, SocketCaller, bearer_token};
+pub use caller::{Admin, Caller, SocketCaller, authenticate, bearer_token};
 pub use claims::{Claims, ISSUER};
 pub use key_ring::{
     KeyRing, KeyRingError, KeyRingSettings, LEEWAY, RELOAD_UNKNOWN_KID_EVERY, SignError, TokenError,

@@ -384,9 +384,7 @@ pub(crate) fn command_error(
         CommandError::Contention => {
             ApiError::Conflict("The train is changing too fast, please retry".into())
         }
-        CommandError::Unavailable(source) => ApiError::Unavailable(Box::new(source)),
-        CommandError::Unreadable(kind) => ApiError::Unreadable(kind),
-        error @ (CommandError::Failed(_) | CommandError::Stopped) => ApiError::internal(error),
+        other => crate::command_failure(other),
     }
 }
 

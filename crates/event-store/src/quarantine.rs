@@ -94,21 +94,28 @@ pub async fn settle(
 ) -> Result<Option<String>, sqlx::Error> {
     match outcome {
         Ok(()) => {
-            sqlx::query("RELEASE SAVEPOINT one_event")
-                .execute(&mut *tx)
-                .await?;
+            end_savepoint(tx, true).await?;
             Ok(None)
         }
         Err(e) => {
             let Some(kind) = poison_kind(&e) else {
                 return Err(e);
             };
-            sqlx::query("ROLLBACK TO SAVEPOINT one_event")
-                .execute(&mut *tx)
-                .await?;
+            end_savepoint(tx, false).await?;
             Ok(Some(kind))
         }
     }
+}
+
+/// Keeps or undoes what was written since [`savepoint`].
+async fn end_savepoint(tx: &mut PgConnection, keep: bool) -> Result<(), sqlx::Error> {
+    let end = if keep {
+        "RELEASE SAVEPOINT one_event"
+    } else {
+        "ROLLBACK TO SAVEPOINT one_event"
+    };
+    sqlx::query(end).execute(&mut *tx).await?;
+    Ok(())
 }
 
 /// One follower's quarantine.
@@ -294,30 +301,25 @@ impl Quarantine {
             let recorded = store.read_stream(stream).await?;
             let mut stuck = false;
             for entry in entries {
-                let event = recorded.iter().find(|e| e.position == entry.position);
                 if stuck {
                     retried.remaining += 1;
                     continue;
                 }
-                let Some(event) = event else {
+                let Some(event) = recorded.iter().find(|e| e.position == entry.position) else {
                     // Gone from its stream (deleted or truncated): nothing left to apply.
                     self.release(&mut tx, entry.position).await?;
                     retried.released += 1;
                     continue;
                 };
-                sqlx::query("SAVEPOINT retry").execute(&mut *tx).await?;
+                savepoint(&mut tx).await?;
                 match apply.reapply(&mut tx, event.clone()).await {
                     Ok(()) => {
-                        sqlx::query("RELEASE SAVEPOINT retry")
-                            .execute(&mut *tx)
-                            .await?;
+                        end_savepoint(&mut tx, true).await?;
                         self.release(&mut tx, entry.position).await?;
                         retried.released += 1;
                     }
                     Err(Failure::Poison(kind)) => {
-                        sqlx::query("ROLLBACK TO SAVEPOINT retry")
-                            .execute(&mut *tx)
-                            .await?;
+                        end_savepoint(&mut tx, false).await?;
                         self.failed_again(&mut tx, entry.position, &kind).await?;
                         stuck = true;
                         retried.remaining += 1;

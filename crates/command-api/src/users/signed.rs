@@ -6,7 +6,6 @@ use crate::AppState;
 use auth::Caller;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use domain::Role;
 use http_kit::ApiError;
 
 /// A signed-in caller.
@@ -21,12 +20,7 @@ impl FromRequestParts<AppState> for SignedCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let accounts = state.accounts()?;
         let token = auth::bearer_token(&parts.headers).ok_or(ApiError::NotAuthenticated)?;
-        let claims = accounts
-            .ring
-            .verify(token)
-            .await
-            .map_err(|_| ApiError::NotAuthenticated)?;
-        Ok(Self(Caller::from(claims)))
+        Ok(Self(auth::authenticate(&accounts.ring, token).await?))
     }
 }
 
@@ -35,7 +29,7 @@ impl FromRequestParts<AppState> for AdminCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let SignedCaller(caller) = SignedCaller::from_request_parts(parts, state).await?;
-        if caller.role != Role::Admin {
+        if !caller.is_admin() {
             return Err(ApiError::Forbidden);
         }
         Ok(Self(caller))
