@@ -82,8 +82,8 @@ where
 pub struct SocketCaller(pub Caller);
 
 #[derive(Deserialize)]
-struct AccessTokenQuery {
-    access_token: Option<String>,
+pub(crate) struct AccessTokenQuery {
+    pub(crate) access_token: Option<String>,
 }
 
 impl<S> FromRequestParts<S> for SocketCaller

@@ -10,6 +10,7 @@
 
 mod caller;
 mod claims;
+mod door;
 mod key_ring;
 mod password;
 mod refresh_token;
@@ -20,6 +21,7 @@ mod vault;
 
 pub use caller::{Admin, Caller, SocketCaller, authenticate, bearer_token};
 pub use claims::{Claims, ISSUER};
+pub use door::{Access, AdminAccess, AuthMode, Door, NoKeyRing, SocketAccess};
 pub use key_ring::{
     KeyRing, KeyRingError, KeyRingSettings, LEEWAY, RELOAD_UNKNOWN_KID_EVERY, SignError, TokenError,
 };
