@@ -27,7 +27,7 @@ mod replies;
 
 use crate::AppState;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -72,7 +72,13 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let Some(mut connection) = replies.link().connection().await else {
         return next.run(request).await;
     };
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // Keys are the caller's own: two callers' keys never meet. A request the handler will
+    // refuse as unauthenticated keys under nobody, and is refused again on a retry.
+    let caller = match auth::Access::from_request_parts(&mut parts, &state).await {
+        Ok(auth::Access::Signed(caller)) => caller.user_id.to_string(),
+        _ => String::new(),
+    };
     // Read here, outside the deadline layer, so bounded here by the same deadline.
     let settings = &state.inner.settings;
     let deadline = Duration::from_millis(settings.request_timeout_ms);
@@ -82,9 +88,9 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         Ok(Err(_)) => return ApiError::TooLarge.into_response(),
         Err(_) => return ApiError::Timeout.into_response(),
     };
-    let fingerprint = fingerprint(&parts.method, parts.uri.path(), CALLER, &bytes);
+    let fingerprint = fingerprint(&parts.method, parts.uri.path(), &caller, &bytes);
     let prefix = &settings.redis_key_prefix;
-    let redis_key = format!("{prefix}idempotency:{}:{key}", parts.uri.path());
+    let redis_key = format!("{prefix}idempotency:{}:{caller}:{key}", parts.uri.path());
     let mut request = Request::from_parts(parts, Body::from(bytes));
 
     let attempt = match replies
@@ -279,10 +285,6 @@ impl Finish {
         Response::from_parts(parts, Body::from(body))
     }
 }
-
-/// Who sends requests, as far as idempotency goes: nobody until accounts exist, then the
-/// token's subject, so that two callers' keys never meet.
-const CALLER: &str = "";
 
 /// What a retry must repeat exactly for its key to mean the same request.
 fn fingerprint(method: &Method, path: &str, caller: &str, body: &[u8]) -> String {

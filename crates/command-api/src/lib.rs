@@ -74,6 +74,12 @@ pub struct Settings {
     #[arg(long, env = "COMMAND_BATCH_MAX", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
     pub command_batch_max: u16,
 
+    /// `required`: trains change only for admins, and bookings belong to the signed-in
+    /// traveller who made them (needs AUTH_SECRET). `off`: insecure, every train and booking
+    /// path is open to anyone without a token, as before accounts existed.
+    #[arg(long, env = "AUTH", default_value_t = auth::AuthMode::Required)]
+    pub auth: auth::AuthMode,
+
     /// Secret every instance shares, at least 32 bytes: it seals the token signing keys and
     /// each account's data key, and keys the hashes emails are known by. Losing it makes every
     /// sealed profile unreadable. Empty: no accounts, and `/api/users` answers 404. Read as
@@ -116,7 +122,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults for embedding and tests, listening on `listen`.
+    /// Defaults for embedding and tests, listening on `listen`: without accounts, so with
+    /// `AUTH=off` (the command line's default is `required`).
     pub fn with_listen(listen: SocketAddr) -> Self {
         Self {
             listen,
@@ -128,6 +135,7 @@ impl Settings {
             request_timeout_ms: 30_000,
             command_retries: 5,
             command_batch_max: 256,
+            auth: auth::AuthMode::Off,
             auth_secret: String::new(),
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 2_592_000,
@@ -147,8 +155,7 @@ pub struct AppState {
 struct Inner {
     pool: PgPool,
     store: AnyStore,
-    trains: Executor<Train>,
-    /// The other aggregates' executors, shared with the reactors that command them.
+    /// The aggregates' executors, shared with the reactors that command them.
     targets: reactors::Targets,
     ids: Ids,
     freshness: Freshness,
@@ -161,6 +168,14 @@ struct Inner {
     runners: Vec<String>,
     /// Accounts, when `AUTH_SECRET` is set.
     accounts: Option<users::Accounts>,
+    /// Who may use the train and booking paths (`AUTH`).
+    door: Arc<auth::Door>,
+}
+
+impl axum::extract::FromRef<AppState> for Arc<auth::Door> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.inner.door)
+    }
 }
 
 impl AppState {
@@ -202,6 +217,10 @@ impl AppState {
             }
             None => None,
         };
+        let door = auth::Door::new(
+            settings.auth,
+            accounts.as_ref().map(|accounts| Arc::clone(&accounts.ring)),
+        )?;
         let targets = reactors::Targets::new(&store, executor, &tracker, &shutdown);
         let reactors = reactors::start(reactors::Context {
             store: &store,
@@ -218,7 +237,6 @@ impl AppState {
             .collect();
         let state = Self {
             inner: Arc::new(Inner {
-                trains: Executor::new(store.clone(), executor, tracker.clone(), shutdown.clone()),
                 targets,
                 ids: Ids::new(pool.clone()),
                 freshness: Freshness::start(
@@ -235,6 +253,7 @@ impl AppState {
                 tracker,
                 runners,
                 accounts,
+                door: Arc::new(door),
             }),
         };
         let admin = &state.inner.settings;
@@ -283,7 +302,7 @@ impl AppState {
     }
 
     pub fn trains(&self) -> &Executor<Train> {
-        &self.inner.trains
+        &self.inner.targets.trains
     }
 
     pub(crate) fn users(&self) -> &Executor<domain::User> {

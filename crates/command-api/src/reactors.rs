@@ -3,17 +3,19 @@
 //! they react to are the command API's; each has one active instance across every command API
 //! process.
 
+mod cancel_bookings_when_user_erased;
 mod close_lobby_when_train_removed;
 mod register_user_when_email_claimed;
 mod release_email_when_user_erased;
 
+pub(crate) use cancel_bookings_when_user_erased::CancelBookingsWhenUserErased;
 pub(crate) use close_lobby_when_train_removed::CloseLobbyWhenTrainRemoved;
 pub(crate) use register_user_when_email_claimed::RegisterUserWhenEmailClaimed;
 pub(crate) use release_email_when_user_erased::ReleaseEmailWhenUserErased;
 
 use commands::reactor::{self, Reactor, RunnerSettings};
 use commands::{Aggregate, Executor, ExecutorSettings, Follower};
-use domain::{EmailClaim, Lobby, User};
+use domain::{EmailClaim, Lobby, Train, User};
 use event_store::AnyStore;
 use event_store::quarantine::{Retried, RetryError};
 use sqlx::PgPool;
@@ -21,9 +23,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The executors of the aggregates reactions go to (the trains' live in the state).
+/// The executors of the aggregates reactions go to; the handlers share them.
 #[derive(Clone)]
 pub(crate) struct Targets {
+    pub trains: Arc<Executor<Train>>,
     pub lobbies: Arc<Executor<Lobby>>,
     pub users: Arc<Executor<User>>,
     pub emails: Arc<Executor<EmailClaim>>,
@@ -37,6 +40,7 @@ impl Targets {
         shutdown: &CancellationToken,
     ) -> Self {
         Self {
+            trains: executor(store, settings, tracker, shutdown),
             lobbies: executor(store, settings, tracker, shutdown),
             users: executor(store, settings, tracker, shutdown),
             emails: executor(store, settings, tracker, shutdown),
@@ -75,6 +79,7 @@ pub(crate) fn start(context: Context<'_>) -> Vec<Follower> {
         spawn::<CloseLobbyWhenTrainRemoved>(&context, &targets.lobbies),
         spawn::<RegisterUserWhenEmailClaimed>(&context, &targets.users),
         spawn::<ReleaseEmailWhenUserErased>(&context, &targets.emails),
+        spawn::<CancelBookingsWhenUserErased>(&context, &targets.trains),
     ]
 }
 
@@ -84,6 +89,7 @@ pub fn names() -> Vec<String> {
         CloseLobbyWhenTrainRemoved::NAME,
         RegisterUserWhenEmailClaimed::NAME,
         ReleaseEmailWhenUserErased::NAME,
+        CancelBookingsWhenUserErased::NAME,
     ]
     .map(str::to_owned)
     .to_vec()
@@ -112,6 +118,11 @@ pub async fn retry(
             (
                 ReleaseEmailWhenUserErased::NAME,
                 reactor::retry::<ReleaseEmailWhenUserErased, _>(store, pool, targets.emails)
+                    .await?,
+            ),
+            (
+                CancelBookingsWhenUserErased::NAME,
+                reactor::retry::<CancelBookingsWhenUserErased, _>(store, pool, targets.trains)
                     .await?,
             ),
         ])

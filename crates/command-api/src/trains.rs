@@ -3,6 +3,7 @@
 
 use crate::AppState;
 use crate::idempotency::Attempt;
+use auth::AdminAccess;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -10,9 +11,10 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{NaiveDateTime, Utc};
-use commands::CommandError;
+use commands::{CommandError, Origin};
 use domain::{
     Route, SeatCount, TrainCommand, TrainDetails, TrainError, TrainId, TrainUpdate, TravelTime,
+    UserId,
 };
 use http_kit::{ApiError, Body, FieldError, Fields, Page, PathId, Valid};
 use serde::Serialize;
@@ -193,10 +195,13 @@ impl Body for TrainChanges {
 
 #[utoipa::path(
     post, path = "/trains", operation_id = "create_train", tag = "trains",
+    security(("bearer" = [])),
     params(crate::openapi::IdempotencyKey),
     request_body = NewTrain,
     responses(
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
+        (status = 401, description = "Not authenticated (AUTH=required)", body = crate::openapi::Detail),
+        (status = 403, description = "Not allowed: admins only (AUTH=required)", body = crate::openapi::Detail),
         (status = 409, description = "A request with this Idempotency-Key is still in progress, or its outcome is not known yet (`Outcome unknown, retry later`)", body = crate::openapi::Detail),
         (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
@@ -206,6 +211,7 @@ impl Body for TrainChanges {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create(
     State(state): State<AppState>,
+    AdminAccess(access): AdminAccess,
     attempt: Option<Extension<Attempt>>,
     Valid(NewTrain {
         route,
@@ -244,18 +250,22 @@ pub(crate) async fn create(
         "Train not found",
         train_id.0,
         attempt.as_ref(),
+        access.actor(),
     )
     .await
 }
 
 #[utoipa::path(
     put, path = "/trains/{train_id}", operation_id = "update_train", tag = "trains",
+    security(("bearer" = [])),
     params(
         ("train_id" = i64, Path),
     ),
     request_body = TrainChanges,
     responses(
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
+        (status = 401, description = "Not authenticated (AUTH=required)", body = crate::openapi::Detail),
+        (status = 403, description = "Not allowed: admins only (AUTH=required)", body = crate::openapi::Detail),
         (status = 404, description = "Train not found", body = crate::openapi::Detail),
         (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
@@ -265,6 +275,7 @@ pub(crate) async fn create(
 #[tracing::instrument(skip_all, fields(train.id = id))]
 pub(crate) async fn update(
     State(state): State<AppState>,
+    AdminAccess(access): AdminAccess,
     PathId(id): PathId,
     Valid(changes): Valid<TrainChanges>,
 ) -> Result<Response, ApiError> {
@@ -279,7 +290,8 @@ pub(crate) async fn update(
         update,
         at: Utc::now(),
     };
-    on_train(&state, train_id, command, "Train not found", id, None).await
+    let missing = "Train not found";
+    on_train(&state, train_id, command, missing, id, None, access.actor()).await
 }
 
 /// Removes the train: its active bookings are cancelled in the same append, and its lobby, if
@@ -287,11 +299,14 @@ pub(crate) async fn update(
 /// the read models show both.
 #[utoipa::path(
     delete, path = "/trains/{train_id}", operation_id = "delete_train", tag = "trains",
+    security(("bearer" = [])),
     params(
         ("train_id" = i64, Path),
     ),
     responses(
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
+        (status = 401, description = "Not authenticated (AUTH=required)", body = crate::openapi::Detail),
+        (status = 403, description = "Not allowed: admins only (AUTH=required)", body = crate::openapi::Detail),
         (status = 404, description = "Train not found", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
@@ -300,13 +315,18 @@ pub(crate) async fn update(
 #[tracing::instrument(skip_all, fields(train.id = id))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
+    AdminAccess(access): AdminAccess,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let train_id = TrainId(id);
     let command = TrainCommand::Remove { at: Utc::now() };
+    let origin = Origin {
+        cause: None,
+        actor: access.actor(),
+    };
     let decided = state
         .trains()
-        .execute(train_id, command)
+        .execute_from(train_id, command, origin)
         .await
         .map_err(|e| command_error(e, "Train not found"))?;
     if let Some(removed) = decided.position {
@@ -341,9 +361,9 @@ async fn lobby_closed(
     Ok(())
 }
 
-/// Runs a command on a train's stream and answers with `id` once the read models show it.
-/// The command of a keyed request runs as its `attempt`, noted there before it is handed
-/// over, so that a lost answer can be found again.
+/// Runs a command on a train's stream for `actor` (the signed-in caller, if any) and answers
+/// with `id` once the read models show it. The command of a keyed request runs as its
+/// `attempt`, noted there before it is handed over, so that a lost answer can be found again.
 pub(crate) async fn on_train(
     state: &AppState,
     train_id: TrainId,
@@ -351,19 +371,21 @@ pub(crate) async fn on_train(
     missing_train: &'static str,
     id: i64,
     attempt: Option<&Attempt>,
+    actor: Option<UserId>,
 ) -> Result<Response, ApiError> {
     let stream = train_id.stream();
-    let executed = match attempt {
-        Some(attempt) => {
-            attempt.hand_over(&stream, id);
-            state
-                .trains()
-                .execute_caused(train_id, command, attempt.cause())
-                .await
-        }
-        None => state.trains().execute(train_id, command).await,
+    if let Some(attempt) = attempt {
+        attempt.hand_over(&stream, id);
+    }
+    let origin = Origin {
+        cause: attempt.map(Attempt::cause),
+        actor,
     };
-    let decided = executed.map_err(|e| command_error(e, missing_train))?;
+    let decided = state
+        .trains()
+        .execute_from(train_id, command, origin)
+        .await
+        .map_err(|e| command_error(e, missing_train))?;
     let mut position = decided.position;
     if let (None, Some(attempt)) = (position, attempt) {
         // The stream already held this request's cause: an earlier run of it landed (one
@@ -398,7 +420,10 @@ fn refusal(refused: TrainError, missing_train: &'static str) -> ApiError {
     };
     match refused {
         TrainError::TrainNotFound => ApiError::NotFound(missing_train),
-        TrainError::BookingNotFound => ApiError::NotFound("Booking not found"),
+        // A booking keeps its owner: to a caller who tried otherwise, it is not there.
+        TrainError::BookingNotFound | TrainError::OwnerChange => {
+            ApiError::NotFound("Booking not found")
+        }
         TrainError::DuplicateBooking => ApiError::BadRequest(refused.to_string()),
         TrainError::NoSeatsLeft | TrainError::TrainAlreadyExists => {
             ApiError::Conflict(refused.to_string())

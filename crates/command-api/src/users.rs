@@ -18,7 +18,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use bodies::{Credentials, NewPassword, NewRole, RefreshToken, Registration};
 use chrono::Utc;
-use commands::CommandError;
+use commands::{CommandError, Origin};
 use domain::{
     EmailCommand, EmailError, EmailState, Role, UserCommand, UserError, UserId, UserState,
 };
@@ -325,24 +325,39 @@ pub(crate) async fn erase(
     SignedCaller(caller): SignedCaller,
 ) -> Result<Json<Message>, ApiError> {
     let accounts = state.accounts()?;
+    // The key first: from here on nothing sealed for this person opens, wherever it is, and no
+    // new booking can be made for them (a booking seals its traveller's name under this key).
+    // A retry after a failure below finds the key gone and goes on.
+    accounts.vault.destroy(caller.user_id).await?;
+    // Their bookings, named in the erasure for the reaction that cancels those still ahead.
+    let bookings = crate::bookings::owned_by(&state, caller.user_id).await?;
+    let trains: std::collections::BTreeSet<_> = bookings.iter().map(|b| b.train_id).collect();
+    let erase = UserCommand::Erase {
+        bookings,
+        at: Utc::now(),
+    };
     let erased = state
         .users()
-        .execute(caller.user_id, UserCommand::Erase { at: Utc::now() })
+        .execute_from(caller.user_id, erase, by(&caller))
         .await
         .map_err(|e| user_error(e, ApiError::NotAuthenticated))?;
-    // The key first: from here on nothing sealed for this person opens, wherever it is.
-    accounts.vault.destroy(caller.user_id).await?;
     accounts.sessions.forget(caller.user_id).await?;
     if let Some(position) = erased.position {
         let stream = caller.user_id.stream();
+        let timeout = state.read_timeout();
         state
             .freshness()
-            .wait_reactions(&stream, position, state.read_timeout())
+            .wait_reactions(&stream, position, timeout)
             .await;
-        state
-            .freshness()
-            .wait(&stream, position, state.read_timeout())
-            .await;
+        state.freshness().wait(&stream, position, timeout).await;
+        // The cancellations are recorded now; answer once the read models show them.
+        for train in trains {
+            let stream = train.stream();
+            let events = event_store::EventStore::read_stream(state.store(), &stream).await?;
+            if let Some(last) = events.last() {
+                state.freshness().wait(&stream, last.position, timeout).await;
+            }
+        }
     }
     Ok(Json(Message {
         message: "User erased successfully",
@@ -393,20 +408,18 @@ pub(crate) async fn all_users(
 #[tracing::instrument(skip_all, fields(user.id = id))]
 pub(crate) async fn change_role(
     State(state): State<AppState>,
-    AdminCaller(_admin): AdminCaller,
+    AdminCaller(admin): AdminCaller,
     PathId(id): PathId,
     Valid(NewRole { role }): Valid<NewRole>,
 ) -> Result<Json<i64>, ApiError> {
     let user_id = UserId(id);
+    let change = UserCommand::ChangeRole {
+        role,
+        at: Utc::now(),
+    };
     let changed = state
         .users()
-        .execute(
-            user_id,
-            UserCommand::ChangeRole {
-                role,
-                at: Utc::now(),
-            },
-        )
+        .execute_from(user_id, change, by(&admin))
         .await
         .map_err(|e| user_error(e, ApiError::NotFound(USER_NOT_FOUND)))?;
     shown(&state, user_id, changed.position).await;
@@ -441,12 +454,10 @@ pub(crate) async fn change_password(
     }
     let new = change.new_password;
     let hash = blocking(move || auth::hash_password(&new)).await?;
+    let change = UserCommand::ChangePassword { at: Utc::now() };
     state
         .users()
-        .execute(
-            caller.user_id,
-            UserCommand::ChangePassword { at: Utc::now() },
-        )
+        .execute_from(caller.user_id, change, by(&caller))
         .await
         .map_err(|e| user_error(e, ApiError::NotAuthenticated))?;
     accounts
@@ -629,6 +640,31 @@ async fn views(
             })
         })
         .collect())
+}
+
+/// The username of `user_id`'s account, opened with its `key`; `None` without a profile.
+pub(crate) async fn username(
+    state: &AppState,
+    user_id: UserId,
+    key: &auth::DataKey,
+) -> Result<Option<String>, ApiError> {
+    let sealed: Option<String> =
+        sqlx::query_scalar("SELECT profile FROM read_models.users WHERE id = $1")
+            .bind(user_id.0)
+            .fetch_optional(state.pool())
+            .await?;
+    Ok(sealed
+        .and_then(|sealed| key.open(&domain::Sealed(sealed)))
+        .and_then(|profile| serde_json::from_str::<Profile>(&profile).ok())
+        .map(|profile| profile.username))
+}
+
+/// The origin of a command `caller` asks for: the audit trail records who acted.
+fn by(caller: &auth::Caller) -> Origin {
+    Origin {
+        cause: None,
+        actor: Some(caller.user_id),
+    }
 }
 
 /// Waits (bounded) until the read models show `user_id`'s change at `position`.

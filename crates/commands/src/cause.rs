@@ -7,7 +7,7 @@
 //! and a repeated reaction may come after other events of the stream. The derived ids make a
 //! retried append of the very same events a no-op where the store can tell.
 
-use domain::DomainEvent;
+use domain::{DomainEvent, UserId};
 use event_store::{NewEvent, RecordedEvent};
 use uuid::Uuid;
 
@@ -48,8 +48,19 @@ impl Cause {
     }
 }
 
+/// Where a command comes from, recorded in its events' metadata: the event that caused it (a
+/// reaction, or a keyed request), and the signed-in user who asked for it (the audit trail).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub cause: Option<Cause>,
+    pub actor: Option<UserId>,
+}
+
 /// Metadata key of the cause an event was recorded for.
 const CAUSATION: &str = "causation_id";
+
+/// Metadata key of the user whose request recorded an event.
+pub const ACTOR: &str = "actor_id";
 
 /// The cause `event` was recorded for, from its metadata.
 pub(crate) fn recorded(event: &RecordedEvent) -> Option<Uuid> {
@@ -57,20 +68,22 @@ pub(crate) fn recorded(event: &RecordedEvent) -> Option<Uuid> {
 }
 
 /// The events of one command as the log stores them, with ids derived from its cause if it
-/// has one.
-pub(crate) fn encode<E: Clone + Into<DomainEvent>>(
-    events: &[E],
-    cause: Option<Cause>,
-) -> Vec<NewEvent> {
+/// has one, and its actor if a user asked for it.
+pub(crate) fn encode<E: Clone + Into<DomainEvent>>(events: &[E], origin: Origin) -> Vec<NewEvent> {
     events
         .iter()
         .enumerate()
         .map(|(index, event)| {
             let mut new = NewEvent::from(domain::encode(&event.clone().into()));
-            if let Some(cause) = cause {
+            if let Some(cause) = origin.cause {
                 new.id = cause.event_id(index);
-                if let Some(metadata) = new.metadata.as_object_mut() {
+            }
+            if let Some(metadata) = new.metadata.as_object_mut() {
+                if let Some(cause) = origin.cause {
                     metadata.insert(CAUSATION.into(), cause.key().to_string().into());
+                }
+                if let Some(actor) = origin.actor {
+                    metadata.insert(ACTOR.into(), actor.0.into());
                 }
             }
             new
@@ -96,7 +109,13 @@ mod tests {
     fn stream(appends: &[(LobbyEvent, Option<Cause>)]) -> Vec<RecordedEvent> {
         appends
             .iter()
-            .flat_map(|(event, cause)| encode(std::slice::from_ref(event), *cause))
+            .flat_map(|(event, cause)| {
+                let origin = Origin {
+                    cause: *cause,
+                    actor: None,
+                };
+                encode(std::slice::from_ref(event), origin)
+            })
             .enumerate()
             .map(|(index, new)| RecordedEvent {
                 id: new.id,
@@ -133,5 +152,21 @@ mod tests {
         assert_eq!(found, Some(1));
         assert_eq!(cause(1).last_recorded(&events).map(|e| e.revision), Some(2));
         assert!(cause(2).last_recorded(&events).is_none());
+    }
+
+    #[test]
+    fn an_actor_is_recorded_beside_the_cause() {
+        let origin = Origin {
+            cause: Some(cause(0)),
+            actor: Some(UserId(9)),
+        };
+        let encoded = encode(&[opened(1)], origin);
+        assert_eq!(encoded[0].metadata[ACTOR].as_i64(), Some(9));
+        assert_eq!(
+            encoded[0].metadata[CAUSATION].as_str(),
+            Some(cause(0).key().to_string().as_str())
+        );
+        let anonymous = encode(&[opened(1)], Origin::default());
+        assert!(anonymous[0].metadata.get(ACTOR).is_none());
     }
 }

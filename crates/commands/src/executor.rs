@@ -8,7 +8,7 @@
 //! a conflict: the worker reloads and decides the batch again, a bounded number of times.
 
 use crate::Aggregate;
-use crate::cause::{self, Cause};
+use crate::cause::{self, Cause, Origin};
 use crate::worker::Worker;
 use domain::Decider;
 use event_store::{AnyStore, EventStore, Position, StoreError};
@@ -107,7 +107,7 @@ pub(crate) type Outcome<A> =
 
 pub(crate) struct Job<A: Aggregate> {
     pub command: A::Command,
-    pub cause: Option<Cause>,
+    pub origin: Origin,
     pub reply: oneshot::Sender<Outcome<A>>,
 }
 
@@ -160,7 +160,8 @@ impl<A: Aggregate> Executor<A> {
         key: A::Key,
         command: A::Command,
     ) -> Result<Decided<A::Event>, CommandError<A::Error>> {
-        self.submit(A::stream(key), command, None).await
+        self.submit(A::stream(key), command, Origin::default())
+            .await
     }
 
     /// Like [`execute`](Self::execute), for a command that `cause` called for. If the stream
@@ -171,7 +172,22 @@ impl<A: Aggregate> Executor<A> {
         command: A::Command,
         cause: Cause,
     ) -> Result<Decided<A::Event>, CommandError<A::Error>> {
-        self.submit(A::stream(key), command, Some(cause)).await
+        let origin = Origin {
+            cause: Some(cause),
+            actor: None,
+        };
+        self.submit(A::stream(key), command, origin).await
+    }
+
+    /// Like [`execute`](Self::execute), recording where the command comes from: its cause, if
+    /// any (with [`execute_caused`](Self::execute_caused)'s guarantee), and the user who asked.
+    pub async fn execute_from(
+        &self,
+        key: A::Key,
+        command: A::Command,
+        origin: Origin,
+    ) -> Result<Decided<A::Event>, CommandError<A::Error>> {
+        self.submit(A::stream(key), command, origin).await
     }
 
     #[tracing::instrument(skip_all, fields(stream = %stream))]
@@ -179,12 +195,12 @@ impl<A: Aggregate> Executor<A> {
         &self,
         stream: String,
         command: A::Command,
-        cause: Option<Cause>,
+        origin: Origin,
     ) -> Result<Decided<A::Event>, CommandError<A::Error>> {
         let (reply, outcome) = oneshot::channel();
         let mut job = Job {
             command,
-            cause,
+            origin,
             reply,
         };
         loop {

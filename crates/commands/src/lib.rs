@@ -14,7 +14,7 @@ pub mod reactor;
 mod worker;
 
 pub use aggregate::Aggregate;
-pub use cause::Cause;
+pub use cause::{ACTOR, Cause, Origin};
 pub use event_store::checkpoint::Follower;
 pub use executor::{CommandError, Decided, Executor, ExecutorSettings, SharedError};
 pub use freshness::Freshness;

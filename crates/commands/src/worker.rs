@@ -83,7 +83,7 @@ impl<A: Aggregate> Worker<A> {
             let mut events = Vec::new();
             let mut new_events = Vec::new();
             for job in &batch {
-                if let Some(cause) = job.cause
+                if let Some(cause) = job.origin.cause
                     && next.causes.contains(&cause.key())
                 {
                     outcomes.push(Ok(0));
@@ -94,11 +94,11 @@ impl<A: Aggregate> Worker<A> {
                         for event in &decided {
                             next.state = A::evolve(next.state, event);
                         }
-                        if let Some(cause) = job.cause.filter(|_| !decided.is_empty()) {
+                        if let Some(cause) = job.origin.cause.filter(|_| !decided.is_empty()) {
                             next.causes.insert(cause.key());
                         }
                         outcomes.push(Ok(decided.len()));
-                        new_events.extend(cause::encode(&decided, job.cause));
+                        new_events.extend(cause::encode(&decided, job.origin));
                         events.extend(decided);
                     }
                     Err(refusal) => outcomes.push(Err(refusal)),

@@ -20,10 +20,10 @@ pub use ids::{BookingId, LobbyId, TrainId, UserId};
 pub use lobby::{Lobby, LobbyCloseReason, LobbyCommand, LobbyError, LobbyEvent, LobbyState};
 pub use schedule::{Route, SeatCount, TravelTime, ValueError};
 pub use train::{
-    ActiveTrain, BookingCancelReason, Train, TrainCommand, TrainDetails, TrainError, TrainEvent,
-    TrainState, TrainUpdate, user_credentials,
+    ActiveBooking, ActiveTrain, BookingCancelReason, Holder, Train, TrainCommand, TrainDetails,
+    TrainError, TrainEvent, TrainState, TrainUpdate, Traveller, user_credentials,
 };
 pub use user::{
-    EmailClaim, EmailCommand, EmailError, EmailEvent, EmailKey, EmailState, Role, Sealed, User,
-    UserCommand, UserError, UserEvent, UserState,
+    EmailClaim, EmailCommand, EmailError, EmailEvent, EmailKey, EmailState, OwnedBooking, Role,
+    Sealed, User, UserCommand, UserError, UserEvent, UserState,
 };

@@ -11,8 +11,10 @@ mod commands;
 mod decide;
 mod events;
 mod state;
+mod traveller;
 
 pub use commands::{TrainCommand, TrainDetails, TrainUpdate};
 pub use decide::{Train, TrainError, user_credentials};
 pub use events::{BookingCancelReason, TrainEvent};
-pub use state::{ActiveTrain, TrainState};
+pub use state::{ActiveBooking, ActiveTrain, TrainState};
+pub use traveller::{Holder, Traveller};

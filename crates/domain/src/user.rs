@@ -10,7 +10,7 @@
 //! expected-revision decision, so two concurrent registrations of one email cannot both win.
 //! An erased account releases its claim, and the email may register again as a new account.
 
-use crate::{Decider, UserId};
+use crate::{BookingId, Decider, TrainId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -87,9 +87,20 @@ pub enum UserCommand {
     ChangePassword {
         at: DateTime<Utc>,
     },
+    /// Forgets the person. `bookings` are their active bookings as the read models know them
+    /// (an input from outside, like the time); a reaction cancels those whose train has not
+    /// left.
     Erase {
+        bookings: Vec<OwnedBooking>,
         at: DateTime<Utc>,
     },
+}
+
+/// A booking of an account, as the account's erasure names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedBooking {
+    pub train_id: TrainId,
+    pub booking_id: BookingId,
 }
 
 /// What happened to an account. Stored forever: names and fields are a contract with the log.
@@ -118,6 +129,10 @@ pub enum UserEvent {
     UserErased {
         user_id: UserId,
         email_key: EmailKey,
+        /// The person's active bookings when they were erased (added later: older erasures
+        /// name none, and an erasure without bookings is stored as before).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bookings: Vec<OwnedBooking>,
         erased_at: DateTime<Utc>,
     },
 }
@@ -206,9 +221,10 @@ impl Decider for User {
                 user_id,
                 changed_at: at,
             }]),
-            UserCommand::Erase { at } => Ok(vec![UserEvent::UserErased {
+            UserCommand::Erase { bookings, at } => Ok(vec![UserEvent::UserErased {
                 user_id,
                 email_key: email_key.clone(),
+                bookings,
                 erased_at: at,
             }]),
         }

@@ -66,7 +66,7 @@ fn booked(train: i64, booking: i64, seats_left: u32) -> TrainEvent {
     TrainEvent::SeatBooked {
         train_id: TrainId(train),
         booking_id: BookingId(booking),
-        user_credentials: format!("user-{booking}"),
+        user_credentials: format!("user-{booking}").into(),
         seat_count: 1,
         seats_left,
         booked_at: Utc::now(),

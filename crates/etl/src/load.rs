@@ -387,6 +387,7 @@ impl Rows {
                     at: *cancelled_at,
                     reason: match reason {
                         BookingCancelReason::Requested => "requested",
+                        BookingCancelReason::OwnerErased => "owner_erased",
                         BookingCancelReason::TrainRemoved => "train_removed",
                     },
                 };

@@ -42,7 +42,7 @@ fn train_history(t: i64) -> Vec<NewEvent> {
         events.push(encode(TrainEvent::SeatBooked {
             train_id,
             booking_id: BookingId(t * 1000 + b),
-            user_credentials: format!("traveller-{b}"),
+            user_credentials: format!("traveller-{b}").into(),
             seat_count: 1,
             seats_left,
             booked_at: at,

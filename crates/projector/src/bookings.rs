@@ -1,12 +1,16 @@
 //! The bookings read model: one row per active booking.
 //!
+//! An account's booking keeps its owner's id and its traveller's name as the log has it,
+//! sealed: the read model never holds a readable name of an account's traveller, so erasing
+//! the account (destroying its key) needs no change here.
+//!
 //! A batch is folded in memory first: a booking made and cancelled within one batch never
 //! touches the table, and inserts, renames and deletes each go out as one statement.
 
 use crate::Projection;
 use chrono::{DateTime, Utc};
 use domain::TrainId;
-use domain::{DomainEvent, TrainEvent};
+use domain::{DomainEvent, TrainEvent, Traveller};
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
 
@@ -14,6 +18,7 @@ enum Change {
     Insert {
         train_id: i64,
         user_credentials: String,
+        owner_id: Option<i64>,
         booked_at: DateTime<Utc>,
     },
     Holder(String),
@@ -49,7 +54,8 @@ pub(crate) async fn apply(
             }) => {
                 let insert = Change::Insert {
                     train_id: train_id.0,
-                    user_credentials: user_credentials.clone(),
+                    user_credentials: stored(user_credentials),
+                    owner_id: user_credentials.owner().map(|owner| owner.0),
                     booked_at: *booked_at,
                 };
                 changes.insert(booking_id.0, insert);
@@ -68,7 +74,7 @@ pub(crate) async fn apply(
                         ..
                     }
                     | Change::Holder(current) => {
-                        current.clone_from(user_credentials);
+                        *current = stored(user_credentials);
                     }
                     Change::Delete => {}
                 }
@@ -80,19 +86,21 @@ pub(crate) async fn apply(
         }
     }
 
-    let (mut ids, mut trains, mut users, mut times) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ids, mut trains, mut users, mut owners, mut times) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut renamed, mut new_holders, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
     for (id, change) in changes {
         match change {
             Change::Insert {
                 train_id,
                 user_credentials,
+                owner_id,
                 booked_at,
             } => {
                 ids.push(id);
                 trains.push(train_id);
                 users.push(user_credentials);
+                owners.push(owner_id);
                 times.push(booked_at);
             }
             Change::Holder(user) => {
@@ -103,16 +111,18 @@ pub(crate) async fn apply(
         }
     }
     if !ids.is_empty() && fresh {
-        copy_in(tx, schema, &ids, &trains, &users, &times).await?;
+        copy_in(tx, schema, &ids, &trains, &users, &owners, &times).await?;
     } else if !ids.is_empty() {
         sqlx::query(&format!(
-            "INSERT INTO {schema}.bookings (id, train_id, user_credentials, booked_at)
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[])
+            "INSERT INTO {schema}.bookings (id, train_id, user_credentials, owner_id, booked_at)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[],
+                                  $5::timestamptz[])
              ON CONFLICT (id) DO UPDATE SET user_credentials = excluded.user_credentials",
         ))
         .bind(&ids)
         .bind(&trains)
         .bind(&users)
+        .bind(&owners)
         .bind(&times)
         .execute(&mut *tx)
         .await?;
@@ -143,23 +153,35 @@ async fn copy_in(
     ids: &[i64],
     trains: &[i64],
     users: &[String],
+    owners: &[Option<i64>],
     times: &[DateTime<Utc>],
 ) -> Result<(), sqlx::Error> {
     use std::fmt::Write;
     let mut csv = String::with_capacity(ids.len() * 80);
-    for (((id, train), user), time) in ids.iter().zip(trains).zip(users).zip(times) {
+    let rows = ids.iter().zip(trains).zip(users).zip(owners).zip(times);
+    for ((((id, train), user), owner), time) in rows {
         let user = user.replace('"', "\"\"");
+        // An empty unquoted field is NULL in CSV.
+        let owner = owner.map(|owner| owner.to_string()).unwrap_or_default();
         // Microseconds, truncated as the binary encoding of the live path truncates them.
         let time = time.format("%Y-%m-%dT%H:%M:%S%.6f%:z");
         // Writing to a String cannot fail.
-        let _ = writeln!(csv, "{id},{train},\"{user}\",{time}");
+        let _ = writeln!(csv, "{id},{train},\"{user}\",{owner},{time}");
     }
     let mut copy = tx
         .copy_in_raw(&format!(
-            "COPY {schema}.bookings (id, train_id, user_credentials, booked_at) FROM STDIN (FORMAT csv)"
+            "COPY {schema}.bookings (id, train_id, user_credentials, owner_id, booked_at) FROM STDIN (FORMAT csv)"
         ))
         .await?;
     copy.send(csv.as_bytes()).await?;
     copy.finish().await?;
     Ok(())
+}
+
+/// The `user_credentials` column of a traveller: the name, or an account's sealed name.
+fn stored(traveller: &Traveller) -> String {
+    match traveller {
+        Traveller::Named(name) => name.clone(),
+        Traveller::Owned { name, .. } => name.0.clone(),
+    }
 }

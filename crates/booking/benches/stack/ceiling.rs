@@ -56,7 +56,7 @@ pub fn seat_booked(n: usize) -> NewEvent {
         TrainEvent::SeatBooked {
             train_id: TrainId(1 + n % 100),
             booking_id: BookingId(n + 1),
-            user_credentials: format!("traveller-{n}"),
+            user_credentials: format!("traveller-{n}").into(),
             seat_count: 1,
             seats_left: 4321,
             booked_at: Utc::now(),

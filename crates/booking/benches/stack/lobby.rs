@@ -110,7 +110,7 @@ pub async fn measure(
         let booking = ids.booking().await?;
         let command = TrainCommand::BookSeat {
             booking_id: booking,
-            user_credentials: format!("lobby member {round}"),
+            user_credentials: format!("lobby member {round}").into(),
             at: Utc::now(),
         };
         let appended = Instant::now();

@@ -53,7 +53,7 @@ pub(crate) async fn write_log(store: &PgEventStore) -> Position {
             events.push(encode(TrainEvent::SeatBooked {
                 train_id,
                 booking_id: BookingId(t * 10_000 + b),
-                user_credentials: format!("traveller-{b}"),
+                user_credentials: format!("traveller-{b}").into(),
                 seat_count: 1,
                 seats_left,
                 booked_at: at,

@@ -21,6 +21,7 @@ impl Reactor for ReleaseEmailWhenUserErased {
                 user_id,
                 email_key,
                 erased_at,
+                ..
             }) => vec![(
                 email_key.clone(),
                 EmailCommand::Release {
@@ -47,6 +48,7 @@ mod tests {
         let erased = DomainEvent::User(UserEvent::UserErased {
             user_id: UserId(4),
             email_key: EmailKey("k".into()),
+            bookings: Vec::new(),
             erased_at: at,
         });
         assert!(ReleaseEmailWhenUserErased::REACTS_TO.contains(&erased.event_type()));

@@ -4,7 +4,8 @@
 //! contract with the stored log. The exception is [`TrainDetails`]: events flatten it into
 //! their payload, so its field names are part of that contract too.
 
-use crate::{BookingId, Route, SeatCount, TrainId, TravelTime};
+use super::Traveller;
+use crate::{BookingId, Route, SeatCount, TrainId, TravelTime, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -43,16 +44,25 @@ pub enum TrainCommand {
     },
     BookSeat {
         booking_id: BookingId,
-        user_credentials: String,
+        user_credentials: Traveller,
         at: DateTime<Utc>,
     },
+    /// A new traveller for a booking; an account's booking keeps its owner.
     ChangeBookingHolder {
         booking_id: BookingId,
-        user_credentials: String,
+        user_credentials: Traveller,
         at: DateTime<Utc>,
     },
     CancelBooking {
         booking_id: BookingId,
+        at: DateTime<Utc>,
+    },
+    /// `owner`'s account was erased at `at`: their booking is cancelled if the train has not
+    /// left yet. A booking that is gone, another owner's, or on a train that has left (it
+    /// stays counted, its traveller unreadable) records nothing, so a repeat is harmless.
+    CancelErasedOwnersBooking {
+        booking_id: BookingId,
+        owner: UserId,
         at: DateTime<Utc>,
     },
 }

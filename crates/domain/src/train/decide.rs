@@ -5,7 +5,7 @@
 
 use super::{
     ActiveTrain, BookingCancelReason, TrainCommand, TrainDetails, TrainEvent, TrainState,
-    TrainUpdate, state,
+    TrainUpdate, Traveller, state,
 };
 use crate::{Decider, SeatCount};
 use chrono::{DateTime, Utc};
@@ -36,6 +36,9 @@ pub enum TrainError {
     BookingIdTaken,
     #[error("Booked seats exceed the maximum capacity")]
     CapacityExceeded,
+    /// A new traveller of another account (or of none) for an account's booking.
+    #[error("A booking keeps its owner")]
+    OwnerChange,
 }
 
 /// Longest user credential we store.
@@ -51,6 +54,15 @@ pub fn user_credentials(raw: &str) -> Result<String, TrainError> {
         });
     }
     Ok(trimmed.to_owned())
+}
+
+/// A named traveller's name bounded as [`user_credentials`]; an account's sealed name was
+/// bounded before it was sealed.
+fn traveller(traveller: Traveller) -> Result<Traveller, TrainError> {
+    match traveller {
+        Traveller::Named(name) => Ok(Traveller::Named(user_credentials(&name)?)),
+        owned @ Traveller::Owned { .. } => Ok(owned),
+    }
 }
 
 fn check_times(details: &TrainDetails) -> Result<(), TrainError> {
@@ -143,8 +155,8 @@ fn decide_active(
             user_credentials,
             at,
         } => {
-            let user_credentials = self::user_credentials(&user_credentials)?;
-            if train.holders.contains_key(&user_credentials) {
+            let user_credentials = traveller(user_credentials)?;
+            if train.holders.contains_key(&user_credentials.holder()) {
                 return Err(TrainError::DuplicateBooking);
             }
             // Ids are never reused; a clash means the caller's allocator is broken.
@@ -169,15 +181,19 @@ fn decide_active(
             user_credentials,
             at,
         } => {
-            let user_credentials = self::user_credentials(&user_credentials)?;
+            let user_credentials = traveller(user_credentials)?;
             let booking = train
                 .bookings
                 .get(&booking_id)
                 .ok_or(TrainError::BookingNotFound)?;
-            if booking.user_credentials == user_credentials {
+            if booking.traveller.owner() != user_credentials.owner() {
+                return Err(TrainError::OwnerChange);
+            }
+            let holder = user_credentials.holder();
+            if booking.traveller.holder() == holder {
                 return Ok(vec![]);
             }
-            if train.holders.contains_key(&user_credentials) {
+            if train.holders.contains_key(&holder) {
                 return Err(TrainError::DuplicateBooking);
             }
             Ok(vec![TrainEvent::BookingHolderChanged {
@@ -195,6 +211,28 @@ fn decide_active(
                 train_id: train.train_id,
                 booking_id,
                 reason: BookingCancelReason::Requested,
+                seats_left: train.seats_left() + 1,
+                cancelled_at: at,
+            }])
+        }
+        TrainCommand::CancelErasedOwnersBooking {
+            booking_id,
+            owner,
+            at,
+        } => {
+            let owned = train
+                .bookings
+                .get(&booking_id)
+                .is_some_and(|booking| booking.traveller.owner() == Some(owner));
+            // A train that has left keeps its bookings: they were used, and stay counted.
+            let departed = train.details.departure_time.naive() <= at.naive_utc();
+            if !owned || departed {
+                return Ok(vec![]);
+            }
+            Ok(vec![TrainEvent::BookingCancelled {
+                train_id: train.train_id,
+                booking_id,
+                reason: BookingCancelReason::OwnerErased,
                 seats_left: train.seats_left() + 1,
                 cancelled_at: at,
             }])

@@ -3,7 +3,7 @@
 //! Stored forever, so this file changes only by adding: a new field gets `#[serde(default)]`,
 //! a breaking change becomes a new version with an upcaster.
 
-use super::TrainDetails;
+use super::{TrainDetails, Traveller};
 use crate::{BookingId, TrainId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,8 @@ pub enum BookingCancelReason {
     Requested,
     /// The train was removed from the schedule.
     TrainRemoved,
+    /// Its owner's account was erased before the train left.
+    OwnerErased,
 }
 
 /// What happened to a train. Stored forever: names and fields are a contract with the log.
@@ -44,7 +46,8 @@ pub enum TrainEvent {
     SeatBooked {
         train_id: TrainId,
         booking_id: BookingId,
-        user_credentials: String,
+        /// The traveller: a name in the clear, or an account's sealed name (see [`Traveller`]).
+        user_credentials: Traveller,
         /// Seats this booking holds: always 1 until multi-seat bookings arrive.
         seat_count: u32,
         seats_left: u32,
@@ -53,7 +56,7 @@ pub enum TrainEvent {
     BookingHolderChanged {
         train_id: TrainId,
         booking_id: BookingId,
-        user_credentials: String,
+        user_credentials: Traveller,
         changed_at: DateTime<Utc>,
     },
     BookingCancelled {

@@ -3,14 +3,14 @@
 //! `evolve` lives beside the state it builds rather than with the rules in `decide`: it never
 //! refuses anything, it only replays facts.
 
-use super::{TrainDetails, TrainEvent};
+use super::{Holder, TrainDetails, TrainEvent, Traveller};
 use crate::{BookingId, TrainId};
 use std::collections::{BTreeMap, HashMap};
 
 /// A booking that still holds a seat.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveBooking {
-    pub user_credentials: String,
+    pub traveller: Traveller,
 }
 
 /// A train that is on the schedule.
@@ -20,8 +20,8 @@ pub struct ActiveTrain {
     pub details: TrainDetails,
     pub capacity: u32,
     pub bookings: BTreeMap<BookingId, ActiveBooking>,
-    /// Who holds an active booking, for the one-booking-per-user rule.
-    pub holders: HashMap<String, BookingId>,
+    /// Who holds an active booking, for the one-booking-per-traveller rule.
+    pub holders: HashMap<Holder, BookingId>,
 }
 
 impl ActiveTrain {
@@ -35,7 +35,7 @@ impl ActiveTrain {
 
     fn release(&mut self, booking_id: BookingId) {
         if let Some(booking) = self.bookings.remove(&booking_id) {
-            self.holders.remove(&booking.user_credentials);
+            self.holders.remove(&booking.traveller.holder());
         }
     }
 }
@@ -81,11 +81,11 @@ pub(super) fn evolve(state: TrainState, event: &TrainEvent) -> TrainState {
                 user_credentials,
                 ..
             } => {
-                train.holders.insert(user_credentials.clone(), *booking_id);
+                train.holders.insert(user_credentials.holder(), *booking_id);
                 train.bookings.insert(
                     *booking_id,
                     ActiveBooking {
-                        user_credentials: user_credentials.clone(),
+                        traveller: user_credentials.clone(),
                     },
                 );
                 TrainState::Active(train)
@@ -96,9 +96,9 @@ pub(super) fn evolve(state: TrainState, event: &TrainEvent) -> TrainState {
                 ..
             } => {
                 if let Some(booking) = train.bookings.get_mut(booking_id) {
-                    train.holders.remove(&booking.user_credentials);
-                    booking.user_credentials.clone_from(user_credentials);
-                    train.holders.insert(user_credentials.clone(), *booking_id);
+                    train.holders.remove(&booking.traveller.holder());
+                    booking.traveller.clone_from(user_credentials);
+                    train.holders.insert(user_credentials.holder(), *booking_id);
                 }
                 TrainState::Active(train)
             }

@@ -106,7 +106,7 @@ fn samples() -> Vec<DomainEvent> {
         TrainEvent::SeatBooked {
             train_id,
             booking_id,
-            user_credentials: "alice@example.com".to_owned(),
+            user_credentials: "alice@example.com".into(),
             seat_count: 1,
             seats_left: 119,
             booked_at: at(10),
@@ -115,7 +115,7 @@ fn samples() -> Vec<DomainEvent> {
         TrainEvent::BookingHolderChanged {
             train_id,
             booking_id,
-            user_credentials: "bob@example.com".to_owned(),
+            user_credentials: "bob@example.com".into(),
             changed_at: at(15),
         }
         .into(),
@@ -167,6 +167,7 @@ fn samples() -> Vec<DomainEvent> {
         UserEvent::UserErased {
             user_id,
             email_key: email_key.clone(),
+            bookings: Vec::new(),
             erased_at: at(20),
         }
         .into(),

@@ -4,7 +4,7 @@
 
 use crate::{at, given, route, seats, time};
 use domain::{
-    BookingCancelReason, BookingId, Decider, Train, TrainCommand, TrainDetails, TrainError,
+    BookingCancelReason, BookingId, Decider, Holder, Train, TrainCommand, TrainDetails, TrainError,
     TrainEvent, TrainId, TrainState, TrainUpdate, TravelTime,
 };
 
@@ -53,7 +53,7 @@ fn changed(details: TrainDetails, capacity: u32, seats_left: u32) -> TrainEvent 
 fn book(booking: i64, user: &str) -> TrainCommand {
     TrainCommand::BookSeat {
         booking_id: BookingId(booking),
-        user_credentials: user.to_owned(),
+        user_credentials: user.into(),
         at: at(10),
     }
 }
@@ -62,7 +62,7 @@ fn booked(booking: i64, user: &str, seats_left: u32) -> TrainEvent {
     TrainEvent::SeatBooked {
         train_id: TRAIN,
         booking_id: BookingId(booking),
-        user_credentials: user.to_owned(),
+        user_credentials: user.into(),
         seat_count: 1,
         seats_left,
         booked_at: at(10),
@@ -72,7 +72,7 @@ fn booked(booking: i64, user: &str, seats_left: u32) -> TrainEvent {
 fn change_holder(booking: i64, user: &str) -> TrainCommand {
     TrainCommand::ChangeBookingHolder {
         booking_id: BookingId(booking),
-        user_credentials: user.to_owned(),
+        user_credentials: user.into(),
         at: at(15),
     }
 }
@@ -81,7 +81,7 @@ fn holder_changed(booking: i64, user: &str) -> TrainEvent {
     TrainEvent::BookingHolderChanged {
         train_id: TRAIN,
         booking_id: BookingId(booking),
-        user_credentials: user.to_owned(),
+        user_credentials: user.into(),
         changed_at: at(15),
     }
 }
@@ -115,6 +115,7 @@ fn removed() -> TrainEvent {
 }
 
 mod bookings;
+mod owners;
 mod values;
 
 // Registering.
@@ -426,7 +427,7 @@ fn replaying_a_history_rebuilds_seats_and_holders() {
     );
     assert_eq!(
         train.holders.into_iter().collect::<Vec<_>>(),
-        [("carol".to_owned(), BookingId(2))]
+        [(Holder::Named("carol".to_owned()), BookingId(2))]
     );
 }
 

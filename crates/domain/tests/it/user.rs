@@ -3,8 +3,8 @@
 
 use crate::{at, given};
 use domain::{
-    EmailClaim, EmailCommand, EmailError, EmailEvent, EmailKey, Role, Sealed, User, UserCommand,
-    UserError, UserEvent, UserId,
+    BookingId, EmailClaim, EmailCommand, EmailError, EmailEvent, EmailKey, OwnedBooking, Role,
+    Sealed, TrainId, User, UserCommand, UserError, UserEvent, UserId,
 };
 
 const ALICE: UserId = UserId(11);
@@ -42,6 +42,7 @@ fn erased() -> UserEvent {
     UserEvent::UserErased {
         user_id: ALICE,
         email_key: key(),
+        bookings: Vec::new(),
         erased_at: at(20),
     }
 }
@@ -96,10 +97,16 @@ fn a_password_change_is_recorded_without_the_password() {
 #[test]
 fn erasure_carries_the_email_key_and_a_second_erasure_changes_nothing() {
     given::<User>(&[registered()])
-        .when(UserCommand::Erase { at: at(20) })
+        .when(UserCommand::Erase {
+            bookings: Vec::new(),
+            at: at(20),
+        })
         .then(&[erased()]);
     given::<User>(&[registered(), erased()])
-        .when(UserCommand::Erase { at: at(30) })
+        .when(UserCommand::Erase {
+            bookings: Vec::new(),
+            at: at(30),
+        })
         .then(&[]);
 }
 
@@ -117,7 +124,10 @@ fn an_unknown_or_erased_account_cannot_change() {
             .then_error(UserError::UserNotFound);
     }
     given::<User>(&[])
-        .when(UserCommand::Erase { at: at(5) })
+        .when(UserCommand::Erase {
+            bookings: Vec::new(),
+            at: at(5),
+        })
         .then_error(UserError::UserNotFound);
 }
 
@@ -185,4 +195,23 @@ fn an_erased_account_releases_its_email_which_may_register_again() {
     given::<EmailClaim>(&[claimed(ALICE), released(ALICE)])
         .when(release(ALICE))
         .then(&[]);
+}
+
+#[test]
+fn erasure_names_the_bookings_to_cancel_so_that_a_reaction_can_find_them() {
+    let bookings = vec![OwnedBooking {
+        train_id: TrainId(7),
+        booking_id: BookingId(42),
+    }];
+    given::<User>(&[registered()])
+        .when(UserCommand::Erase {
+            bookings: bookings.clone(),
+            at: at(20),
+        })
+        .then(&[UserEvent::UserErased {
+            user_id: ALICE,
+            email_key: key(),
+            bookings,
+            erased_at: at(20),
+        }]);
 }

@@ -188,7 +188,7 @@ pub async fn generate(store: &PgEventStore, first: i64, trains: i64, bookings: i
             events.push(TrainEvent::SeatBooked {
                 train_id,
                 booking_id,
-                user_credentials: format!("user-{b}"),
+                user_credentials: format!("user-{b}").into(),
                 seat_count: 1,
                 seats_left: left,
                 booked_at: when,

@@ -253,7 +253,7 @@ async fn more_bookings(store: &PgEventStore, id: i64) {
         events.push(TrainEvent::SeatBooked {
             train_id,
             booking_id: domain::BookingId(id * 1000 + b),
-            user_credentials: format!("late-{b}"),
+            user_credentials: format!("late-{b}").into(),
             seat_count: 1,
             seats_left: 99 - u32::try_from(b).expect("small"),
             booked_at: at,
@@ -282,7 +282,7 @@ async fn a_rebuild_keeps_credentials_with_quotes_commas_and_newlines_intact() {
     let event = DomainEvent::Train(TrainEvent::SeatBooked {
         train_id: TrainId(1),
         booking_id: BookingId(999),
-        user_credentials: awkward.to_owned(),
+        user_credentials: awkward.into(),
         seat_count: 1,
         seats_left: 49,
         booked_at: chrono::Utc::now(),

@@ -52,7 +52,7 @@ pub async fn write_history(store: &PgEventStore, trains: i64) -> (Expected, Posi
             events.push(TrainEvent::SeatBooked {
                 train_id,
                 booking_id,
-                user_credentials: format!("user-{b}"),
+                user_credentials: format!("user-{b}").into(),
                 seat_count: 1,
                 seats_left,
                 booked_at: at,
@@ -79,7 +79,7 @@ pub async fn write_history(store: &PgEventStore, trains: i64) -> (Expected, Posi
             events.push(TrainEvent::BookingHolderChanged {
                 train_id,
                 booking_id,
-                user_credentials: holder.clone(),
+                user_credentials: holder.clone().into(),
                 changed_at: at,
             });
             expected.bookings.insert(booking_id.0, (t, holder));
