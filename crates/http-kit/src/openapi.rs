@@ -1,5 +1,6 @@
 //! The OpenAPI pieces every service's document shares: the error bodies, the status body, the
-//! `Idempotency-Key` header, and serving a document with its interactive docs.
+//! `Idempotency-Key` header, the `bearer` security scheme, and serving a document with its
+//! interactive docs.
 
 use crate::FieldError;
 use axum::Json;
@@ -36,6 +37,26 @@ pub struct IdempotencyKey {
         pattern = r"^[!-~]{1,255}$"
     )]
     idempotency_key: Option<String>,
+}
+
+/// Declares the `bearer` security scheme: an access token from `/api/users/login`, sent as
+/// `Authorization: Bearer <token>`. Every service that checks tokens names it the same, so an
+/// operation's `security(("bearer" = []))` means one thing across documents, and the gateway's
+/// merged document holds it once.
+pub struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
 }
 
 /// `/openapi.json` and the interactive docs at `/docs` for a document built once.

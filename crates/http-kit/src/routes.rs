@@ -109,8 +109,19 @@ pub fn common(router: Router, max_body_bytes: usize) -> Router {
 /// The outermost layers: tracing and the panic guard. Apply after every other layer.
 pub fn outer(router: Router) -> Router {
     router
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+}
+
+/// The span of one request, like tower-http's default but with the path only: a query string
+/// may carry a token (`?access_token=` on a websocket upgrade), and tokens are never logged.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        http.method = %request.method(),
+        http.path = request.uri().path(),
+        http.version = ?request.version(),
+    )
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

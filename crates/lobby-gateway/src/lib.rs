@@ -2,6 +2,8 @@
 //! commands on their own streams, GET paths from the read models, live websocket lobbies)
 //! under `/ls` and directly, and forwards `/ts/...` to the command API instances behind a
 //! timeout, a circuit breaker per instance and a per-client rate limit shared through Redis.
+//! The lobby paths sit behind the auth crate's door (`AUTH`): with tokens required, lobbies
+//! change only for admins and booking or joining one needs a signed-in caller.
 
 mod breaker;
 mod chat;
@@ -13,7 +15,8 @@ mod rate_limit;
 mod upstream;
 mod ws;
 
-use axum::extract::State;
+use auth::{AuthMode, AuthSecret, Door, KeyRing, KeyRingSettings};
+use axum::extract::{FromRef, State};
 use axum::response::Response;
 use axum::routing::{any, get};
 use axum::{Json, Router};
@@ -32,7 +35,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Settings of the lobby gateway role. No `Debug`: the Redis URL may hold a password.
+/// Settings of the lobby gateway role. No `Debug`: the Redis URL may hold a password, and
+/// the auth secret is one.
 #[derive(Clone, clap::Args)]
 #[group(id = "lobby-gateway-settings")]
 #[command(next_help_heading = "Lobby gateway")]
@@ -130,10 +134,37 @@ pub struct Settings {
         default_value_t = 5_000
     )]
     pub read_your_writes_timeout_ms: u64,
+
+    /// Whether the lobby paths need a token: `required` (changing lobbies is for admins,
+    /// start-booking and the lobby websocket for signed-in callers), or `off`: insecure, every
+    /// seed path open to anyone without a token.
+    #[arg(
+        id = "gateway_auth",
+        value_name = "MODE",
+        long = "gateway-auth",
+        env = "AUTH",
+        default_value = "required"
+    )]
+    pub auth: AuthMode,
+
+    /// The secret the command API's signing keys are sealed under (the same variable as the
+    /// command API's); the gateway only verifies tokens with them. Needed with `AUTH=required`.
+    #[arg(
+        id = "gateway_auth_secret",
+        value_name = "SECRET",
+        long = "gateway-auth-secret",
+        env = "AUTH_SECRET",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub auth_secret: String,
 }
 
 impl Settings {
-    /// Defaults for embedding and tests: listening on `listen`, forwarding to `upstreams`.
+    /// Defaults for embedding and tests: listening on `listen`, forwarding to `upstreams`, with
+    /// `AUTH=off` and no secret (unlike the command line, whose default is `required`), so a
+    /// test or an embedding opts into tokens by setting `auth` and `auth_secret`.
     pub fn new(listen: SocketAddr, upstreams: Vec<String>) -> Self {
         Self {
             listen,
@@ -152,6 +183,8 @@ impl Settings {
             ws_send_timeout_ms: 5_000,
             max_body_bytes: 64 * 1024,
             read_your_writes_timeout_ms: 5_000,
+            auth: AuthMode::Off,
+            auth_secret: String::new(),
         }
     }
 }
@@ -176,6 +209,7 @@ struct Inner {
     hub: Arc<Hub>,
     chat: Arc<chat::Chat>,
     sockets: Arc<Semaphore>,
+    door: Arc<Door>,
     /// The websocket tasks, which outlive their HTTP requests, and the background tasks
     /// (log feed, chat, command workers, checkpoint follower); `run` waits for them.
     tracker: TaskTracker,
@@ -204,6 +238,7 @@ impl AppState {
             "the rate limit and chat stay within this instance for now",
         )?);
         let tracker = TaskTracker::new();
+        let door = Arc::new(door(&settings, &pool, &tracker, &shutdown).await?);
         let hub = Arc::new(Hub::new(settings.ws_buffer as usize));
         tracker.spawn(feed::follow(
             Arc::clone(&hub),
@@ -234,6 +269,7 @@ impl AppState {
                 upstream_document: tokio::sync::OnceCell::new(),
                 limiter: rate_limit::RateLimiter::new(redis, &settings),
                 sockets: Arc::new(Semaphore::new(settings.max_websockets)),
+                door,
                 tracker,
                 hub,
                 chat,
@@ -269,6 +305,35 @@ impl AppState {
     pub fn is_ready(&self) -> bool {
         self.inner.hub.is_following() && self.inner.chat.is_listening()
     }
+}
+
+impl FromRef<AppState> for Arc<Door> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.inner.door)
+    }
+}
+
+/// The door of the lobby paths. With `AUTH=required` it holds the key ring the command API
+/// signs with: the gateway never signs, but the keys are sealed under the secret, and
+/// `keep_fresh` picks up a rotation. With `AUTH=off` no ring is loaded, secret or not.
+async fn door(
+    settings: &Settings,
+    pool: &PgPool,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Door> {
+    let ring = match (settings.auth, settings.auth_secret.as_str()) {
+        (AuthMode::Off, _) | (AuthMode::Required, "") => None,
+        (AuthMode::Required, secret) => {
+            let secret = AuthSecret::new(secret.as_bytes())?;
+            auth::migrate(pool).await?;
+            let ring = KeyRing::load(pool.clone(), &secret, KeyRingSettings::default()).await?;
+            let ring = Arc::new(ring);
+            tracker.spawn(Arc::clone(&ring).keep_fresh(shutdown.clone()));
+            Some(ring)
+        }
+    };
+    Ok(Door::new(settings.auth, ring)?)
 }
 
 fn executor<A: commands::Aggregate>(

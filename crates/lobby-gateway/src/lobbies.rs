@@ -1,8 +1,11 @@
 //! The lobby service's paths: lobby commands go through the lobby's stream (keyed by its
 //! train, so "one lobby per train" is an expected-revision check); reads come from the
-//! `read_models.lobbies` table; start-booking asks the command API over HTTP.
+//! `read_models.lobbies` table; start-booking asks the command API over HTTP. Reads are open
+//! to anyone; with `AUTH=required` opening and closing a lobby is for admins, and
+//! start-booking for a signed-in caller, whose token the command API sees too.
 
 use crate::AppState;
+use auth::{Access, AdminAccess};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -110,13 +113,17 @@ impl Body for NewLobby {
     }
 }
 
-/// Opens the train's lobby. A second lobby for the same train is a 409 (a conflict with the
-/// state of the train's lobby, like a taken seat), naming the existing lobby.
+/// Opens the train's lobby (admins only, with `AUTH=required`). A second lobby for the same
+/// train is a 409 (a conflict with the state of the train's lobby, like a taken seat), naming
+/// the existing lobby.
 #[utoipa::path(
     post, path = "/lobbies", operation_id = "create_lobby", tag = "lobbies",
     request_body = NewLobby,
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The lobby id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
+        (status = 401, description = "No valid access token (AUTH=required)", body = Detail),
+        (status = 403, description = "Not an admin (AUTH=required)", body = Detail),
         (status = 404, description = "Train not found", body = Detail),
         (status = 409, description = "Lobby already exists for this train, or it is changing too fast", body = Detail),
         (status = 422, description = "Invalid input", body = Invalid),
@@ -126,6 +133,7 @@ impl Body for NewLobby {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create(
     State(state): State<AppState>,
+    _: AdminAccess,
     Valid(NewLobby { train_id }): Valid<NewLobby>,
 ) -> Result<Response, ApiError> {
     if train_id <= 0 || !train_exists(&state, TrainId(train_id)).await? {
@@ -150,12 +158,16 @@ pub(crate) async fn create(
     Ok(state.recorded(lobby_id.0, train_id, position).await)
 }
 
-/// Closes the lobby; its members get `lobby_closed` and their sockets close.
+/// Closes the lobby (admins only, with `AUTH=required`); its members get `lobby_closed` and
+/// their sockets close.
 #[utoipa::path(
     delete, path = "/lobbies/{lobby_id}", operation_id = "delete_lobby", tag = "lobbies",
     params(("lobby_id" = i64, Path)),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The lobby id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
+        (status = 401, description = "No valid access token (AUTH=required)", body = Detail),
+        (status = 403, description = "Not an admin (AUTH=required)", body = Detail),
         (status = 404, description = "Lobby not found", body = Detail),
         (status = 409, description = "The lobby is changing too fast", body = Detail),
         (status = 422, description = "Invalid input", body = Invalid),
@@ -165,6 +177,7 @@ pub(crate) async fn create(
 #[tracing::instrument(skip_all, fields(lobby.id = id))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
+    _: AdminAccess,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let lobby = find(&state, id)
@@ -244,14 +257,17 @@ pub(crate) struct BookingStarted {
 }
 
 /// Books through the command API's `POST /bookings` with the same body. Its refusals come
-/// back with their status and detail unchanged; an `Idempotency-Key` is passed along.
+/// back with their status and detail unchanged; an `Idempotency-Key` and the caller's
+/// `Authorization` are passed along, so the command API decides whose booking it is.
 #[utoipa::path(
     post, path = "/start-booking", operation_id = "start_booking", tag = "lobbies",
     params(IdempotencyKey),
     request_body(content = inline(Object), description = "The command API's `NewBooking`: see `POST /ts/bookings`"),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "Booked; header X-Event-Position carries the log position", body = BookingStarted),
         (status = 400, description = "The user already has a booking for this train", body = Detail),
+        (status = 401, description = "No valid access token (AUTH=required)", body = Detail),
         (status = 404, description = "Train to book ticket for not found", body = Detail),
         (status = 409, description = "No seats left, too many concurrent changes, this Idempotency-Key still in progress, or its outcome not known yet (`Outcome unknown, retry later`)", body = Detail),
         (status = 422, description = "Invalid input", body = Invalid),
@@ -262,6 +278,8 @@ pub(crate) struct BookingStarted {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn start_booking(
     State(state): State<AppState>,
+    // Only the door's verdict matters here: the command API reads the token again.
+    _: Access,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, crate::error::GatewayError> {
@@ -273,6 +291,11 @@ pub(crate) async fn start_booking(
     );
     if let Some(key) = headers.get("idempotency-key") {
         forwarded.insert("idempotency-key", key.clone());
+    }
+    // Passed on whether or not this door checked it: with `AUTH=off` here, the command API may
+    // still want to know who books.
+    if let Some(token) = headers.get(header::AUTHORIZATION) {
+        forwarded.insert(header::AUTHORIZATION, token.clone());
     }
     let answer = state
         .inner

@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use http_kit::ApiError;
-use http_kit::openapi::{Detail, Invalid};
+use http_kit::openapi::{BearerScheme, Detail, Invalid};
 use http_kit::routes::StatusBody;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Operation, PathItem};
@@ -32,14 +32,17 @@ const BOOKING_BODY: &str = "NewBooking";
         title = "Train booking lobby gateway",
         description = "The door users enter through: lobbies (at the root and under /ls), live \
         websocket lobbies, and the command API's paths forwarded under /ts. Every path may \
-        answer 429 over the per-client rate limit, with Retry-After."
+        answer 429 over the per-client rate limit, with Retry-After. With AUTH=required \
+        (the default) opening and closing lobbies needs an admin's access token, and \
+        start-booking and the websocket any signed-in caller's; reads stay open."
     ),
     paths(crate::gateway_status, crate::lobby_status),
     components(schemas(StatusBody, Detail, Invalid))
 )]
 struct GatewayDoc;
 
-/// The lobby service's paths, served both at the root and under `/ls`.
+/// The lobby service's paths, served both at the root and under `/ls`. The ones that need a
+/// token with `AUTH=required` name the `bearer` scheme; with `AUTH=off` they simply ignore it.
 #[derive(OpenApi)]
 #[openapi(
     paths(
@@ -56,7 +59,8 @@ struct GatewayDoc;
         crate::lobbies::BookingStarted,
         Detail,
         Invalid,
-    ))
+    )),
+    modifiers(&BearerScheme)
 )]
 struct LobbyDoc;
 

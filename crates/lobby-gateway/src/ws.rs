@@ -5,9 +5,15 @@
 //! event arrives exactly once, in order. Text the member sends is chat for the others. Every
 //! refusal and ending is a close frame with a code: 1008 unknown lobby, 1009 message too big,
 //! 1013 over the connection cap or too slow, 1001 shutdown, 1000 lobby closed.
+//!
+//! With `AUTH=required` the upgrade itself needs a token (the `Authorization` header, or
+//! `?access_token=` for browsers, which cannot set headers on one): without a valid one the
+//! answer is an HTTP 401 and no socket is opened. The token is checked once, at the upgrade;
+//! a member stays until it leaves, even past the token's expiry.
 
 use crate::AppState;
 use crate::feed::{self, Message as LobbyMessage, Outgoing};
+use auth::SocketAccess;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
@@ -34,14 +40,20 @@ const REPLAY_PAGE: usize = 500;
     params(
         ("lobby_id" = i64, Path),
         ("after" = Option<String>, Query, pattern = r"^[0-9]{1,19}\.[0-9]{1,19}$", description = "The last position this member saw; what came after it is replayed first"),
+        ("access_token" = Option<String>, Query, description = "The access token, for clients that cannot set `Authorization` on an upgrade (browsers); the header wins"),
     ),
+    security(("bearer" = [])),
     responses(
         (status = 101, description = "Switching to the websocket protocol (send the usual Upgrade headers)"),
         (status = 400, description = "Not a websocket upgrade request", body = http_kit::openapi::Detail),
+        (status = 401, description = "No valid access token (AUTH=required); checked before the upgrade", body = http_kit::openapi::Detail),
     ),
 )]
 pub(crate) async fn connect(
     State(state): State<AppState>,
+    // Before the upgrade, so a refusal is a plain HTTP 401 (also to a request that is not an
+    // upgrade at all: who asks comes before how).
+    _: SocketAccess,
     Path(lobby): Path<String>,
     RawQuery(query): RawQuery,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,

@@ -13,13 +13,16 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 /// A `booking` command with only the settings given here and by the caller: no `.env`, no
 /// inherited variables. The warehouse is off unless a test turns it on, so nothing publishes
 /// to the shared broker's default names; pools are small, since tests running side by side
-/// share one PostgreSQL server and its connection limit.
+/// share one PostgreSQL server and its connection limit. The seed paths are open (`AUTH=off`):
+/// these tests are about processes and faults, not tokens; a test that wants accounts sets
+/// `AUTH_SECRET` (and `AUTH`) itself.
 pub fn booking(database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_booking"));
     command
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("DATABASE_URL", database_url)
+        .env("AUTH", "off")
         .env("DATABASE_MAX_CONNECTIONS", "8")
         .env("WAREHOUSE", "false")
         .env("RUST_LOG", "warn")

@@ -1,5 +1,6 @@
 //! Integration tests of the lobby gateway, over real sockets against a whole stack per test.
 
+mod auth;
 mod gateway;
 mod lobbies;
 mod openapi;

@@ -2,7 +2,7 @@
 //! `/ls`, the command API's under `/ts`, with what the gateway adds to each.
 
 use crate::support::Stack;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn operations(document: &Value) -> Vec<(String, String, &Value)> {
     let paths = document["paths"].as_object().expect("paths");
@@ -125,4 +125,38 @@ async fn the_document_waits_for_a_command_api_then_keeps_its_paths() {
     stack.apis[0].stop().await;
     let (status, _) = stack.get(stack.gateway().url("/openapi.json")).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_guarded_lobby_paths_name_the_bearer_scheme() {
+    let stack = Stack::start(1, |_| {}).await;
+    let (_, document) = stack.get(stack.gateway().url("/openapi.json")).await;
+    let scheme = &document["components"]["securitySchemes"]["bearer"];
+    assert_eq!(
+        (&scheme["type"], &scheme["scheme"], &scheme["bearerFormat"]),
+        (&json!("http"), &json!("bearer"), &json!("JWT")),
+        "{scheme}"
+    );
+    let bearer = json!([{"bearer": []}]);
+    for prefix in ["", "/ls"] {
+        for (method, path, refusals) in [
+            ("post", "/lobbies", &["401", "403"][..]),
+            ("delete", "/lobbies/{lobby_id}", &["401", "403"]),
+            ("post", "/start-booking", &["401"]),
+            ("get", "/lobbies/ws/{lobby_id}", &["401"]),
+        ] {
+            let path = format!("{prefix}{path}");
+            let operation = &document["paths"][&path][method];
+            assert_eq!(operation["security"], bearer, "{method} {path}");
+            for status in refusals {
+                let response = &operation["responses"][status];
+                assert!(response.is_object(), "{method} {path} lacks {status}");
+            }
+        }
+        for (method, path) in [("get", "/lobbies"), ("get", "/lobbies/{lobby_id}")] {
+            let path = format!("{prefix}{path}");
+            let operation = &document["paths"][&path][method];
+            assert!(operation.get("security").is_none(), "{method} {path}");
+        }
+    }
 }
