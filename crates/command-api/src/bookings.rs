@@ -303,7 +303,16 @@ pub(crate) async fn update(
         user_credentials: traveller,
         at: Utc::now(),
     };
-    on_train(&state, train_id, command, NO_BOOKING, id, None, access.actor()).await
+    on_train(
+        &state,
+        train_id,
+        command,
+        NO_BOOKING,
+        id,
+        None,
+        access.actor(),
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -332,7 +341,16 @@ pub(crate) async fn cancel(
         booking_id: BookingId(id),
         at: Utc::now(),
     };
-    on_train(&state, train_id, command, NO_BOOKING, id, None, access.actor()).await
+    on_train(
+        &state,
+        train_id,
+        command,
+        NO_BOOKING,
+        id,
+        None,
+        access.actor(),
+    )
+    .await
 }
 
 /// The train whose stream holds an active booking, and the booking's owner; 404 for a booking

@@ -3,6 +3,7 @@
 //! HTTP kit.
 
 use http_kit::FieldError;
+use http_kit::openapi::BearerScheme;
 pub(crate) use http_kit::openapi::{Detail, IdempotencyKey, Invalid};
 use http_kit::routes::StatusBody;
 use utoipa::OpenApi;
@@ -59,24 +60,6 @@ use utoipa::OpenApi;
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
-
-/// Declares `bearer`: an access token from `/api/users/login`, sent as
-/// `Authorization: Bearer <token>`.
-struct BearerScheme;
-
-impl utoipa::Modify for BearerScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let scheme = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .bearer_format("JWT")
-            .build();
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
-    }
-}
 
 /// The command API's document; the gateway fetches it to serve it again under `/ts`.
 pub fn api() -> utoipa::openapi::OpenApi {

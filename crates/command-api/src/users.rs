@@ -355,7 +355,10 @@ pub(crate) async fn erase(
             let stream = train.stream();
             let events = event_store::EventStore::read_stream(state.store(), &stream).await?;
             if let Some(last) = events.last() {
-                state.freshness().wait(&stream, last.position, timeout).await;
+                state
+                    .freshness()
+                    .wait(&stream, last.position, timeout)
+                    .await;
             }
         }
     }

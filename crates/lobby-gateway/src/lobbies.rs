@@ -133,7 +133,7 @@ impl Body for NewLobby {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    _: AdminAccess,
+    AdminAccess(access): AdminAccess,
     Valid(NewLobby { train_id }): Valid<NewLobby>,
 ) -> Result<Response, ApiError> {
     if train_id <= 0 || !train_exists(&state, TrainId(train_id)).await? {
@@ -147,12 +147,20 @@ pub(crate) async fn create(
         train_exists: true,
         at: Utc::now(),
     };
-    let position = execute(&state, train_id, command).await?;
+    let by = access.actor();
+    let position = execute(&state, train_id, command, by).await?;
     // The train may have been removed between our check and the append; its removal closes
     // only lobbies it can see. Looking again after our append closes the gap: either the
     // removal saw our lobby, or we see the removal.
     if !train_exists(&state, train_id).await? {
-        close(&state, train_id, lobby_id, LobbyCloseReason::TrainRemoved).await?;
+        close(
+            &state,
+            train_id,
+            lobby_id,
+            LobbyCloseReason::TrainRemoved,
+            by,
+        )
+        .await?;
         return Err(ApiError::NotFound(NO_TRAIN));
     }
     Ok(state.recorded(lobby_id.0, train_id, position).await)
@@ -177,14 +185,15 @@ pub(crate) async fn create(
 #[tracing::instrument(skip_all, fields(lobby.id = id))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
-    _: AdminAccess,
+    AdminAccess(access): AdminAccess,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let lobby = find(&state, id)
         .await?
         .ok_or(ApiError::NotFound(NO_LOBBY))?;
     let train_id = TrainId(lobby.train_id);
-    let position = close(&state, train_id, LobbyId(id), LobbyCloseReason::Deleted).await?;
+    let reason = LobbyCloseReason::Deleted;
+    let position = close(&state, train_id, LobbyId(id), reason, access.actor()).await?;
     Ok(state.recorded(id, train_id, position).await)
 }
 
@@ -193,25 +202,29 @@ async fn close(
     train_id: TrainId,
     lobby_id: LobbyId,
     reason: LobbyCloseReason,
+    actor: Option<domain::UserId>,
 ) -> Result<Option<event_store::Position>, ApiError> {
     let command = LobbyCommand::Close {
         lobby_id,
         reason,
         at: Utc::now(),
     };
-    execute(state, train_id, command).await
+    execute(state, train_id, command, actor).await
 }
 
-/// Runs a command on the train's lobby stream; where it landed, if it recorded anything.
+/// Runs a command on the train's lobby stream for `actor` (recorded in its events' metadata);
+/// where it landed, if it recorded anything.
 async fn execute(
     state: &AppState,
     train_id: TrainId,
     command: LobbyCommand,
+    actor: Option<domain::UserId>,
 ) -> Result<Option<event_store::Position>, ApiError> {
+    let origin = commands::Origin { cause: None, actor };
     let decided = state
         .inner
         .lobbies
-        .execute(train_id, command)
+        .execute_from(train_id, command, origin)
         .await
         .map_err(command_error)?;
     Ok(decided.position)

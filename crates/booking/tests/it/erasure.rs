@@ -1,7 +1,9 @@
-//! Personal data at rest, through the real binary: after an account registers, signs in, fails
-//! a login and is erased, a `pg_dump` of the database the stack uses (event log, read models,
-//! accounts) and every Redis key it wrote hold neither its username nor its email, in any case.
-//! They hold none before the erasure either: personal data is only ever stored sealed.
+//! Personal data at rest, through the real binary (`AUTH=required`): after an account
+//! registers, signs in, fails a login, books for itself and for a named traveller (once with an
+//! `Idempotency-Key`, once through start-booking) and is erased, a `pg_dump` of the database the
+//! stack uses (event log, read models, accounts) and every Redis key it wrote hold neither its
+//! username, its email nor its traveller's name, in any case. They hold none before the erasure
+//! either: personal data is only ever stored sealed.
 
 use crate::stack::{Stack, booking, redis_url};
 use event_store::testing::TestDatabase;
@@ -9,6 +11,7 @@ use serde_json::json;
 
 const USERNAME: &str = "wilhelmina_quarterman";
 const EMAIL: &str = "Wilhelmina.Quarterman@example.org";
+const TRAVELLER: &str = "Cornelius Fairweather";
 
 fn dump(url: &str) -> String {
     let output = std::process::Command::new("pg_dump")
@@ -38,7 +41,15 @@ fn redis_dump(prefix: &str) -> String {
 }
 
 fn assert_nowhere(what: &str, text: &str) {
-    for secret in [USERNAME, EMAIL, "wilhelmina", "quarterman"] {
+    for secret in [
+        USERNAME,
+        EMAIL,
+        TRAVELLER,
+        "wilhelmina",
+        "quarterman",
+        "cornelius",
+        "fairweather",
+    ] {
         assert!(
             !text.contains(&secret.to_lowercase()),
             "{what} holds {secret:?} readable"
@@ -52,7 +63,10 @@ async fn an_erased_account_leaves_no_readable_trace_in_the_databases_or_redis() 
     let prefix = format!("erasure-{}:", uuid::Uuid::now_v7().simple());
     let mut command = booking(&database.url);
     command
+        .env("AUTH", "required")
         .env("AUTH_SECRET", "a test secret of at least 32 bytes, shared")
+        .env("ADMIN_EMAIL", "root@example.org")
+        .env("ADMIN_PASSWORD", "correct horse")
         .env("REDIS_URL", redis_url())
         .env("REDIS_KEY_PREFIX", &prefix);
     let stack = Stack::all(command).await;
@@ -68,6 +82,42 @@ async fn an_erased_account_leaves_no_readable_trace_in_the_databases_or_redis() 
     let (status, login) = http.post(&at("/api/users/login"), &credentials).await;
     assert_eq!(status, 200, "{login}");
     let token = login["token"].as_str().expect("a token");
+    let root = json!({"email": "root@example.org", "password": "correct horse"});
+    let (_, admin) = http.post(&at("/api/users/login"), &root).await;
+    let admin = admin["token"].as_str().expect("the admin's token");
+
+    let client = reqwest::Client::new();
+    let train = json!({"route": "Chisinau-Bucuresti", "departure_time": "2099-09-25T06:30",
+                       "arrival_time": "2099-09-26T11:40", "available_seats": 10});
+    let created = client
+        .post(at("/ts/trains"))
+        .bearer_auth(admin)
+        .json(&train)
+        .send()
+        .await
+        .expect("a train");
+    assert_eq!(created.status().as_u16(), 200);
+    let train_id: i64 = created.json().await.expect("its id");
+    for (path, body, key) in [
+        ("/ts/bookings", json!({"train_id": train_id}), None),
+        (
+            "/ts/bookings",
+            json!({"train_id": train_id, "user_credentials": TRAVELLER}),
+            Some("booking-1"),
+        ),
+        (
+            "/start-booking",
+            json!({"train_id": train_id, "user_credentials": "Tom"}),
+            Some("booking-2"),
+        ),
+    ] {
+        let mut request = client.post(at(path)).bearer_auth(token).json(&body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let booked = request.send().await.expect("a booking");
+        assert_eq!(booked.status().as_u16(), 200, "{path}");
+    }
 
     assert_nowhere("the database, before erasure", &dump(&database.url));
     assert_nowhere("Redis, before erasure", &redis_dump(&prefix));
@@ -79,6 +129,9 @@ async fn an_erased_account_leaves_no_readable_trace_in_the_databases_or_redis() 
         .await
         .expect("erase");
     assert_eq!(erased.status().as_u16(), 200);
+    // Its bookings ahead are cancelled: the seats are free again.
+    let (_, shown) = http.get(&at(&format!("/ts/trains/{train_id}"))).await;
+    assert_eq!(shown["available_seats"], 10, "{shown}");
     let dumped = dump(&database.url);
     assert_nowhere("the database, after erasure", &dumped);
     assert_nowhere("Redis, after erasure", &redis_dump(&prefix));

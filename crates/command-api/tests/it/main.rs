@@ -8,6 +8,7 @@ mod bad_input;
 mod bookings;
 mod idempotency;
 mod oversell;
+mod ownership;
 mod poison;
 mod reactions;
 mod read_your_writes;

@@ -358,6 +358,7 @@ async fn the_reactor_sets_aside_a_removal_it_cannot_read_or_carry_out() {
             ("close-lobby-when-train-removed", 0, 2),
             ("register-user-when-email-claimed", 0, 0),
             ("release-email-when-user-erased", 0, 0),
+            ("cancel-bookings-when-user-erased", 0, 0),
         ]
     );
     assert_eq!(

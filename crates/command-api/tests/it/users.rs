@@ -5,7 +5,7 @@ use crate::support::{Reply, TestApp, detail};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -22,7 +22,7 @@ async fn send(
     app.raw(request).await
 }
 
-async fn register(app: &TestApp, username: &str, email: &str) -> i64 {
+pub(crate) async fn register(app: &TestApp, username: &str, email: &str) -> i64 {
     let body = json!({"username": username, "email": email, "password": "correct horse"});
     let reply = send(app, Method::POST, "/api/users/register", None, Some(body)).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
@@ -36,7 +36,7 @@ async fn login(app: &TestApp, email: &str, password: &str) -> Reply {
 }
 
 /// Logs in and returns (access token, refresh token).
-async fn signed_in(app: &TestApp, email: &str) -> (String, String) {
+pub(crate) async fn signed_in(app: &TestApp, email: &str) -> (String, String) {
     let reply = login(app, email, "correct horse").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let text = |name: &str| reply.body[name].as_str().expect(name).to_owned();
@@ -59,7 +59,7 @@ async fn another_instance(app: &TestApp) -> command_api::AppState {
 }
 
 /// A server whose first admin comes from `ADMIN_EMAIL`, as an operator would set it.
-async fn with_admin() -> TestApp {
+pub(crate) async fn with_admin() -> TestApp {
     TestApp::spawn_with(|settings| {
         settings.admin_email = "root@example.org".into();
         settings.admin_password = "correct horse".into();

@@ -18,7 +18,7 @@ async fn secured() -> Stack {
 }
 
 /// An access token for `email` with `password`, from a login through the gateway.
-async fn login(stack: &Stack, email: &str, password: &str) -> String {
+pub(crate) async fn login(stack: &Stack, email: &str, password: &str) -> String {
     let credentials = json!({"email": email, "password": password});
     let (status, login) = stack
         .post(stack.gateway().url("/api/users/login"), credentials)
@@ -28,7 +28,7 @@ async fn login(stack: &Stack, email: &str, password: &str) -> String {
 }
 
 /// A new traveller's access token.
-async fn traveller(stack: &Stack, name: &str) -> String {
+pub(crate) async fn traveller(stack: &Stack, name: &str) -> String {
     let email = format!("{name}@example.org");
     let registration = json!({"username": name, "email": email, "password": "correct horse"});
     let (status, body) = stack
@@ -40,7 +40,7 @@ async fn traveller(stack: &Stack, name: &str) -> String {
 
 /// An admin's access token: a second command API creates the first admin at start-up, as
 /// `ADMIN_EMAIL` does, in the database the whole stack shares.
-async fn admin(stack: &mut Stack) -> String {
+pub(crate) async fn admin(stack: &mut Stack) -> String {
     let api = stack
         .start_api_with(([127, 0, 0, 1], 0).into(), |settings| {
             settings.admin_email = "root@example.org".into();
@@ -52,7 +52,11 @@ async fn admin(stack: &mut Stack) -> String {
 }
 
 /// Sends `request` with `token` as a bearer token, if any.
-async fn send(stack: &Stack, request: reqwest::RequestBuilder, token: Option<&str>) -> Reply {
+pub(crate) async fn send(
+    stack: &Stack,
+    request: reqwest::RequestBuilder,
+    token: Option<&str>,
+) -> Reply {
     let request = match token {
         Some(token) => request.bearer_auth(token),
         None => request,
@@ -61,7 +65,7 @@ async fn send(stack: &Stack, request: reqwest::RequestBuilder, token: Option<&st
 }
 
 /// A train, made by `admin` through `/ts` (which may need a token of its own).
-async fn train(stack: &Stack, admin: &str) -> i64 {
+pub(crate) async fn train(stack: &Stack, admin: &str) -> i64 {
     let body = json!({
         "route": "Chisinau-Bucuresti",
         "departure_time": "2024-09-25T06:30",
@@ -75,7 +79,7 @@ async fn train(stack: &Stack, admin: &str) -> i64 {
 }
 
 /// A lobby for `train`, opened by `admin` under `prefix` (`""` or `"/ls"`).
-async fn lobby(stack: &Stack, prefix: &str, admin: &str, train: i64) -> i64 {
+pub(crate) async fn lobby(stack: &Stack, prefix: &str, admin: &str, train: i64) -> i64 {
     let request = stack
         .client
         .post(stack.gateway().url(&format!("{prefix}/lobbies")));
@@ -100,7 +104,7 @@ fn assert_not_authenticated(reply: &Reply) {
 
 /// A websocket upgrade to `path` with `token` in the `Authorization` header, if any: the
 /// socket, or the HTTP status and `WWW-Authenticate` it was refused with.
-async fn upgrade(
+pub(crate) async fn upgrade(
     gateway: &Server,
     path: &str,
     token: Option<&str>,

@@ -3,6 +3,7 @@
 mod auth;
 mod gateway;
 mod lobbies;
+mod matrix;
 mod openapi;
 mod redis_outage;
 mod support;

@@ -72,6 +72,15 @@ pub fn redis_url() -> String {
 impl Stack {
     /// One command API and `gateways` gateways, the rate limit off unless `adjust` sets it.
     pub async fn start(gateways: usize, adjust: impl Fn(&mut Settings)) -> Self {
+        Self::start_with_api(gateways, |_| {}, adjust).await
+    }
+
+    /// Like [`Self::start`], with the first command API's settings adjusted by `adjust_api`.
+    pub async fn start_with_api(
+        gateways: usize,
+        adjust_api: impl FnOnce(&mut command_api::Settings),
+        adjust: impl Fn(&mut Settings),
+    ) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter("info,sqlx=warn")
@@ -108,7 +117,9 @@ impl Stack {
             shutdown,
             _database: database,
         };
-        let api = stack.start_api(([127, 0, 0, 1], 0).into()).await;
+        let api = stack
+            .start_api_with(([127, 0, 0, 1], 0).into(), adjust_api)
+            .await;
         stack.apis.push(api);
         let prefix = format!("test-{}:", uuid::Uuid::now_v7().simple());
         let upstreams = vec![stack.apis[0].url("")];
