@@ -1,11 +1,13 @@
 //! Personal data at rest, through the real binary (`AUTH=required`): after an account
 //! registers, signs in, fails a login, books for itself and for a named traveller (once with an
-//! `Idempotency-Key`, once through start-booking) and is erased, a `pg_dump` of the database the
-//! stack uses (event log, read models, accounts) and every Redis key it wrote hold neither its
+//! `Idempotency-Key`, once through start-booking) and is erased, a `pg_dump` of each database the
+//! stack uses (event log, read models and accounts; the warehouse, fed through RabbitMQ) and
+//! every Redis key it wrote hold neither its
 //! username, its email nor its traveller's name, in any case. They hold none before the erasure
 //! either: personal data is only ever stored sealed.
 
-use crate::stack::{Stack, booking, redis_url};
+use crate::stack::{Stack, amqp_url, booking, eventually, redis_url};
+use etl::testing::TestTopology;
 use event_store::testing::TestDatabase;
 use serde_json::json;
 
@@ -61,8 +63,14 @@ fn assert_nowhere(what: &str, text: &str) {
 async fn an_erased_account_leaves_no_readable_trace_in_the_databases_or_redis() {
     let database = TestDatabase::create().await;
     let prefix = format!("erasure-{}:", uuid::Uuid::now_v7().simple());
+    let topology = TestTopology::new(&amqp_url());
+    let warehouse = TestDatabase::create().await;
     let mut command = booking(&database.url);
     command
+        .env("WAREHOUSE", "true")
+        .env("AMQP_URL", &topology.amqp.url)
+        .env("AMQP_PREFIX", &topology.amqp.prefix)
+        .env("WAREHOUSE_DATABASE_URL", &warehouse.url)
         .env("AUTH", "required")
         .env("AUTH_SECRET", "a test secret of at least 32 bytes, shared")
         .env("ADMIN_EMAIL", "root@example.org")
@@ -132,6 +140,19 @@ async fn an_erased_account_leaves_no_readable_trace_in_the_databases_or_redis() 
     // Its bookings ahead are cancelled: the seats are free again.
     let (_, shown) = http.get(&at(&format!("/ts/trains/{train_id}"))).await;
     assert_eq!(shown["available_seats"], 10, "{shown}");
+    // The warehouse has loaded everything up to the cancellation the erasure called for.
+    let warehouse_pool = warehouse.pool(2).await;
+    eventually("the warehouse to load the cancellation", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM warehouse.fact_booking WHERE cancel_reason = 'owner_erased'",
+        )
+        .fetch_one(&warehouse_pool)
+        .await
+        .unwrap_or_default()
+            == 3
+    })
+    .await;
+    assert_nowhere("the warehouse, after erasure", &dump(&warehouse.url));
     let dumped = dump(&database.url);
     assert_nowhere("the database, after erasure", &dumped);
     assert_nowhere("Redis, after erasure", &redis_dump(&prefix));
