@@ -26,6 +26,7 @@ use std::collections::HashMap;
 /// HKDF purposes derived from `AUTH_SECRET`: each use gets a key of its own.
 const WRAPPING_INFO: &[u8] = b"data-key sealing";
 const EMAIL_INFO: &[u8] = b"email keys";
+const FINGERPRINT_INFO: &[u8] = b"request fingerprints";
 
 /// Where each account's data key lives, and the email keys.
 #[derive(Clone)]
@@ -33,6 +34,7 @@ pub struct Vault {
     pool: PgPool,
     wrapping: std::sync::Arc<Sealer>,
     emails: hmac::Key,
+    fingerprints: hmac::Key,
 }
 
 impl std::fmt::Debug for Vault {
@@ -59,7 +61,15 @@ impl Vault {
             pool,
             wrapping: std::sync::Arc::new(secret.sealer_for(WRAPPING_INFO)),
             emails: secret.mac_for(EMAIL_INFO),
+            fingerprints: secret.mac_for(FINGERPRINT_INFO),
         }
+    }
+
+    /// A keyed digest of a request, for telling a retry from another request without keeping
+    /// the request: unlike a plain hash, nobody holding only the digest can test guesses of
+    /// the personal data in it (a traveller's name) against it.
+    pub fn fingerprint(&self, request: &[u8]) -> String {
+        hex(hmac::sign(&self.fingerprints, request).as_ref())
     }
 
     /// The key of an email: trimmed and lower-cased first, so that `Ann@X.org ` and

@@ -1,6 +1,8 @@
 //! `Idempotency-Key` on POST: a retried request gets the first response back and changes
 //! nothing. Replies are kept in Redis for a day, keyed by path and key, beside a SHA-256
-//! fingerprint of the request (method, path, caller and body), never the body itself. A body
+//! fingerprint of the request (method, path, caller and body), never the body itself; with
+//! accounts on, an HMAC under a key derived from `AUTH_SECRET`, so that a traveller's name in a
+//! body cannot be guessed back from it. A body
 //! refused as invalid (422) keeps nothing: nothing started, so a retry may run.
 //!
 //! An outcome that is not known is never forgotten. The handler of a keyed request gets an
@@ -88,7 +90,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         Ok(Err(_)) => return ApiError::TooLarge.into_response(),
         Err(_) => return ApiError::Timeout.into_response(),
     };
-    let fingerprint = fingerprint(&parts.method, parts.uri.path(), &caller, &bytes);
+    let fingerprint = fingerprint(&state, &parts.method, parts.uri.path(), &caller, &bytes);
     let prefix = &settings.redis_key_prefix;
     let redis_key = format!("{prefix}idempotency:{}:{caller}:{key}", parts.uri.path());
     let mut request = Request::from_parts(parts, Body::from(bytes));
@@ -287,23 +289,29 @@ impl Finish {
 }
 
 /// What a retry must repeat exactly for its key to mean the same request.
-fn fingerprint(method: &Method, path: &str, caller: &str, body: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hash = Sha256::new();
+fn fingerprint(state: &AppState, method: &Method, path: &str, caller: &str, body: &[u8]) -> String {
+    let mut request = Vec::with_capacity(body.len() + 64);
     for part in [
         method.as_str().as_bytes(),
         path.as_bytes(),
         caller.as_bytes(),
     ] {
         // Length-prefixed, so that no two different requests run together the same way.
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part);
+        request.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        request.extend_from_slice(part);
     }
-    hash.update(body);
-    hash.finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    request.extend_from_slice(body);
+    match state.accounts() {
+        Ok(accounts) => accounts.vault.fingerprint(&request),
+        // Without accounts names are in the clear in the log too; a plain hash will do.
+        Err(_) => {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(&request)
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect()
+        }
+    }
 }
 
 fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {

@@ -91,3 +91,20 @@ async fn an_email_is_known_by_a_keyed_hash_of_its_normalised_form() {
         key
     );
 }
+
+#[tokio::test]
+async fn request_fingerprints_are_keyed_by_the_secret() {
+    let keys = Keys::new().await;
+    let vault = Vault::new(keys.pool.clone(), &keys.secret);
+    let request = br#"{"train_id":1,"user_credentials":"Tom Ford"}"#;
+    assert_eq!(vault.fingerprint(request), vault.fingerprint(request));
+    assert_ne!(vault.fingerprint(request), vault.fingerprint(b"another"));
+    // Without the secret, a guess of the request cannot be checked against its fingerprint.
+    let other = Vault::new(keys.pool.clone(), &secret(2));
+    assert_ne!(vault.fingerprint(request), other.fingerprint(request));
+    let plain: String = <sha2::Sha256 as sha2::Digest>::digest(request)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_ne!(vault.fingerprint(request), plain);
+}
