@@ -8,7 +8,9 @@ mod decider;
 mod event;
 mod ids;
 mod lobby;
+mod pricing;
 mod schedule;
+mod seats;
 mod train;
 mod user;
 
@@ -18,7 +20,12 @@ pub use event::{
 };
 pub use ids::{BookingId, LobbyId, TrainId, UserId};
 pub use lobby::{Lobby, LobbyCloseReason, LobbyCommand, LobbyError, LobbyEvent, LobbyState};
+pub use pricing::{
+    BadCurrency, Currency, DEFAULT_DEMAND, DEFAULT_LEAD, DemandTier, LeadTier, Quote, QuoteLine,
+    Tariff,
+};
 pub use schedule::{Route, SeatCount, TravelTime, ValueError};
+pub use seats::{Coach, Layout, SeatClass, SeatError, SeatId};
 pub use train::{
     ActiveBooking, ActiveTrain, BookingCancelReason, Holder, Train, TrainCommand, TrainDetails,
     TrainError, TrainEvent, TrainState, TrainUpdate, Traveller, user_credentials,

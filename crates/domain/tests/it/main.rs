@@ -6,6 +6,8 @@
 
 mod fixtures;
 mod lobby;
+mod pricing;
+mod seats;
 mod train;
 mod user;
 
