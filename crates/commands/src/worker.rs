@@ -68,11 +68,17 @@ impl<A: Aggregate> Worker<A> {
 
     async fn process(&mut self, batch: Vec<Job<A>>) {
         let mut conflicts = 0;
+        // Whether the state decided against was read from the store for this batch, rather
+        // than kept from an earlier one.
+        let mut fresh = false;
         loop {
             let loaded = match self.cache.take() {
                 Some(cached) => cached,
                 None => match load::<A>(&self.store, &self.stream).await {
-                    Ok(loaded) => loaded,
+                    Ok(loaded) => {
+                        fresh = true;
+                        loaded
+                    }
                     Err(e) => return fail_all(batch, &e),
                 },
             };
@@ -105,6 +111,14 @@ impl<A: Aggregate> Worker<A> {
                 }
             }
             if events.is_empty() {
+                if !fresh {
+                    // Nothing to append means no expected revision checks the state: another
+                    // process may have written since we last read (made the booking this
+                    // command cancels, say). A refusal, or a decision that records nothing,
+                    // stands only once confirmed against the stream as it is now.
+                    metrics::counter!("command_refusals_rechecked_total").increment(1);
+                    continue;
+                }
                 self.cache = Some(loaded);
                 return reply_all(batch, outcomes, &[], None);
             }

@@ -13,4 +13,5 @@ mod healthcheck;
 mod postgres_outage;
 mod quarantine;
 mod reaction_crash;
+mod two_apis;
 mod users;

@@ -65,3 +65,45 @@ async fn three_hundred_concurrent_bookings_fill_a_hundred_seats_exactly() {
         100
     );
 }
+
+/// Another process's command API keeps the train's state from its last command. A command it
+/// refuses (or that records nothing) appends nothing, so no expected revision checks that
+/// state: the refusal must be checked against the stream as it is now.
+#[tokio::test]
+async fn a_refusal_on_a_state_another_process_changed_is_checked_against_the_stream() {
+    let app = TestApp::spawn().await;
+    let other = crate::users::another_instance(&app).await;
+    let train = app.train(5).await;
+    let train_id = domain::TrainId(train);
+    let cancel = |booking: i64| domain::TrainCommand::CancelBooking {
+        booking_id: domain::BookingId(booking),
+        at: chrono::Utc::now(),
+    };
+    // The other process reads the train (and keeps it) while it has no bookings.
+    let unknown = other.trains().execute(train_id, cancel(999)).await;
+    assert!(matches!(
+        unknown,
+        Err(commands::CommandError::Rejected(
+            domain::TrainError::BookingNotFound
+        ))
+    ));
+    // This process books; the other one cancels that booking.
+    let booking = app.book(train, "Tom Ford").await;
+    let cancelled = other
+        .trains()
+        .execute(train_id, cancel(booking))
+        .await
+        .expect("the booking is there to cancel");
+    assert_eq!(cancelled.events.len(), 1);
+    let position = cancelled.position.expect("recorded").to_string();
+    let shown = app
+        .raw(
+            app.request(reqwest::Method::GET, &format!("/bookings/{booking}"))
+                .header("X-Min-Position", position),
+        )
+        .await;
+    assert_eq!(
+        (shown.status, shown.body),
+        (404, detail("Booking not found"))
+    );
+}

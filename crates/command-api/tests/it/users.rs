@@ -44,7 +44,7 @@ pub(crate) async fn signed_in(app: &TestApp, email: &str) -> (String, String) {
 }
 
 /// Another command API instance of the same deployment, as an operator's shell builds one.
-async fn another_instance(app: &TestApp) -> command_api::AppState {
+pub(crate) async fn another_instance(app: &TestApp) -> command_api::AppState {
     let mut settings = command_api::Settings::with_listen(([127, 0, 0, 1], 0).into());
     settings.auth_secret = crate::support::AUTH_SECRET.to_owned();
     command_api::AppState::new(
