@@ -7,6 +7,8 @@
 
 mod breaker;
 mod chat;
+mod client;
+pub use client::TrustedProxies;
 mod error;
 mod feed;
 mod lobbies;
@@ -80,12 +82,16 @@ pub struct Settings {
     #[arg(long, env = "GATEWAY_RATE_WINDOW_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub rate_window_ms: u64,
 
-    /// Identify clients by the first X-Forwarded-For address (only behind a trusted proxy).
-    #[arg(long, env = "GATEWAY_TRUST_FORWARDED_FOR", default_value_t = false)]
-    pub trust_forwarded_for: bool,
+    /// The proxies in front of the gateway, whose X-Forwarded-For entries are believed: empty
+    /// for none (the connection's peer is the client), a number of hops, or CIDR networks,
+    /// comma separated. The client is the right-most hop that is not a trusted proxy; IPv6
+    /// clients are counted by their /64.
+    #[arg(long, env = "GATEWAY_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: client::TrustedProxies,
 
     /// Redis URL for the shared rate limit and chat across instances (the same variable as
-    /// the command API's); without it there is no rate limit and chat stays in this instance.
+    /// the command API's); without it (or while it is down) each instance limits on its own and
+    /// chat stays in this instance.
     #[arg(
         id = "gateway_redis_url",
         value_name = "URL",
@@ -174,7 +180,7 @@ impl Settings {
             breaker_cooldown_ms: 5_000,
             rate_limit: 100,
             rate_window_ms: 1_000,
-            trust_forwarded_for: false,
+            trusted_proxies: client::TrustedProxies::None,
             redis_url: None,
             redis_key_prefix: "gateway:".into(),
             max_websockets: 10_000,

@@ -136,7 +136,7 @@ async fn measure_stack(
             ("COMMAND_API_URLS", format!("http://{api_address}")),
             // Load comes from many (made-up) client addresses, so the Redis rate limit runs
             // as it would in front of many users.
-            ("GATEWAY_TRUST_FORWARDED_FOR", "true".into()),
+            ("GATEWAY_TRUSTED_PROXIES", "1".into()),
             ("GATEWAY_MAX_WEBSOCKETS", (members + 100).to_string()),
             ("DATABASE_MAX_CONNECTIONS", "4".into()),
         ],

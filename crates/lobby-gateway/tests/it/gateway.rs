@@ -70,7 +70,7 @@ async fn the_rate_limit_is_shared_by_gateway_instances() {
 }
 
 #[tokio::test]
-async fn with_redis_down_the_rate_limit_degrades_open() {
+async fn with_redis_down_each_instance_rate_limits_on_its_own() {
     let stack = Stack::start(0, |_| {}).await;
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -80,8 +80,11 @@ async fn with_redis_down_the_rate_limit_degrades_open() {
     settings.redis_url = Some(format!("redis://{closed}"));
     settings.rate_limit = 1;
     let gateway = stack.spawn_gateway(settings).await;
-    for _ in 0..3 {
-        assert_eq!(stack.get(gateway.url("/lobbies")).await.0, 200);
+    assert_eq!(stack.get(gateway.url("/lobbies")).await.0, 200);
+    for _ in 0..2 {
+        let reply = stack.send(stack.client.get(gateway.url("/lobbies"))).await;
+        assert_eq!(reply.status, 429, "{}", reply.body);
+        assert!(reply.headers.contains_key("retry-after"));
     }
 }
 

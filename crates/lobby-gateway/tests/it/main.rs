@@ -5,6 +5,7 @@ mod gateway;
 mod lobbies;
 mod matrix;
 mod openapi;
+mod rate_limit;
 mod redis_outage;
 mod support;
 mod websocket;
