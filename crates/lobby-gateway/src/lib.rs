@@ -114,6 +114,27 @@ pub struct Settings {
     #[arg(long, env = "GATEWAY_MAX_WEBSOCKETS", default_value_t = 10_000)]
     pub max_websockets: usize,
 
+    /// Most open websockets per client (see GATEWAY_TRUSTED_PROXIES); more are closed with 1013.
+    #[arg(long, env = "GATEWAY_WS_PER_CLIENT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_per_client: u32,
+
+    /// How often a lobby member is pinged, in milliseconds.
+    #[arg(long, env = "GATEWAY_WS_PING_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_ping_ms: u64,
+
+    /// A member heard nothing from (not even a pong) for this long, in milliseconds, is closed
+    /// with 1001.
+    #[arg(long, env = "GATEWAY_WS_IDLE_MS", default_value_t = 60_000)]
+    pub ws_idle_ms: u64,
+
+    /// Chat lines a member may send per chat window; more are refused with an error message.
+    #[arg(long, env = "GATEWAY_CHAT_LIMIT", default_value_t = 5)]
+    pub chat_limit: u32,
+
+    /// Length of a chat window, in milliseconds.
+    #[arg(long, env = "GATEWAY_CHAT_WINDOW_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chat_window_ms: u64,
+
     /// Largest websocket message a client may send, in bytes; larger ones close with 1009.
     #[arg(long, env = "GATEWAY_WS_MAX_MESSAGE_BYTES", default_value_t = 4096)]
     pub ws_max_message_bytes: usize,
@@ -184,6 +205,11 @@ impl Settings {
             redis_url: None,
             redis_key_prefix: "gateway:".into(),
             max_websockets: 10_000,
+            ws_per_client: 20,
+            ws_ping_ms: 20_000,
+            ws_idle_ms: 60_000,
+            chat_limit: 5,
+            chat_window_ms: 10_000,
             ws_max_message_bytes: 4096,
             ws_buffer: 256,
             ws_send_timeout_ms: 5_000,
@@ -215,6 +241,8 @@ struct Inner {
     hub: Arc<Hub>,
     chat: Arc<chat::Chat>,
     sockets: Arc<Semaphore>,
+    /// Open websockets per client, capped at `ws_per_client`.
+    client_sockets: Arc<ws::ClientSockets>,
     door: Arc<Door>,
     /// The websocket tasks, which outlive their HTTP requests, and the background tasks
     /// (log feed, chat, command workers, checkpoint follower); `run` waits for them.
@@ -275,6 +303,7 @@ impl AppState {
                 upstream_document: tokio::sync::OnceCell::new(),
                 limiter: rate_limit::RateLimiter::new(redis, &settings),
                 sockets: Arc::new(Semaphore::new(settings.max_websockets)),
+                client_sockets: Arc::new(ws::ClientSockets::new(settings.ws_per_client)),
                 door,
                 tracker,
                 hub,

@@ -4,7 +4,9 @@
 //! `after` from the log; live events at or below the replayed position are skipped, so every
 //! event arrives exactly once, in order. Text the member sends is chat for the others. Every
 //! refusal and ending is a close frame with a code: 1008 unknown lobby, 1009 message too big,
-//! 1013 over the connection cap or too slow, 1001 shutdown, 1000 lobby closed.
+//! 1013 over a connection cap (the instance's or the client's) or too slow, 1001 shutdown or
+//! idle (nothing heard, not even a pong, for `GATEWAY_WS_IDLE_MS`), 1000 lobby closed. Chat over
+//! a member's limit is answered `{"type":"error","detail":"Chat rate limit"}` and not sent on.
 //!
 //! With `AUTH=required` the upgrade itself needs a token (the `Authorization` header, or
 //! `?access_token=` for browsers, which cannot set headers on one): without a valid one the
@@ -14,15 +16,21 @@
 use crate::AppState;
 use crate::feed::{self, Message as LobbyMessage, Outgoing};
 use auth::SocketAccess;
+use axum::Extension;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use domain::{LobbyId, TrainId};
 use event_store::{EventStore, Filter, Position};
 use http_kit::ApiError;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite;
 
 /// Bytes read from a member's socket at a time.
@@ -56,11 +64,23 @@ pub(crate) async fn connect(
     _: SocketAccess,
     Path(lobby): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let Ok(upgrade) = upgrade else {
         return ApiError::BadRequest("Expected a websocket upgrade".into()).into_response();
     };
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok());
+    let client = peer.map_or_else(
+        || "unknown".to_owned(),
+        |Extension(ConnectInfo(peer))| {
+            let proxies = &state.inner.settings.trusted_proxies;
+            proxies.client(forwarded, peer.ip())
+        },
+    );
     let limit = state.inner.settings.ws_max_message_bytes;
     let after = query.as_deref().and_then(|query| {
         query
@@ -79,7 +99,7 @@ pub(crate) async fn connect(
         .max_frame_size(limit)
         .on_upgrade(move |socket| {
             let tracker = state.inner.tracker.clone();
-            tracker.track_future(session(state, socket, lobby, after))
+            tracker.track_future(session(state, socket, lobby, after, client))
         })
 }
 
@@ -92,8 +112,14 @@ impl Close {
     }
 }
 
-async fn session(state: AppState, mut socket: WebSocket, lobby: String, after: Option<String>) {
-    let close = match serve(&state, &mut socket, &lobby, after).await {
+async fn session(
+    state: AppState,
+    mut socket: WebSocket,
+    lobby: String,
+    after: Option<String>,
+    client: String,
+) {
+    let close = match serve(&state, &mut socket, &lobby, after, client).await {
         Ok(()) => return,
         Err(close) => close,
     };
@@ -120,6 +146,7 @@ async fn serve(
     socket: &mut WebSocket,
     lobby: &str,
     after: Option<String>,
+    client: String,
 ) -> Result<(), Close> {
     let inner = &state.inner;
     let _permit = inner
@@ -127,6 +154,8 @@ async fn serve(
         .clone()
         .try_acquire_owned()
         .map_err(|_| Close::new(1013, "Too many connections, try again later"))?;
+    let _client_permit = ClientSockets::enter(&inner.client_sockets, client)
+        .ok_or_else(|| Close::new(1013, "Too many connections from this client"))?;
     let found = match lobby.parse::<i64>() {
         Ok(id) => crate::lobbies::find(state, id)
             .await
@@ -140,7 +169,13 @@ async fn serve(
         .map_err(|_| Close::new(1008, "after must be a position such as 1234.56"))?;
     let (train_id, lobby_id) = (TrainId(lobby.train_id), LobbyId(lobby.id));
     let member = uuid::Uuid::now_v7().simple().to_string();
-    let send_timeout = Duration::from_millis(inner.settings.ws_send_timeout_ms);
+    let settings = &inner.settings;
+    let send_timeout = Duration::from_millis(settings.ws_send_timeout_ms);
+    let idle = Duration::from_millis(settings.ws_idle_ms);
+    let ping_every = Duration::from_millis(settings.ws_ping_ms);
+    let mut pings = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+    let mut heard = Instant::now();
+    let mut chat = ChatWindow::new(settings.chat_limit, settings.chat_window_ms);
     let mut link = Link {
         socket,
         send_timeout,
@@ -177,17 +212,28 @@ async fn serve(
                 }
                 Err(RecvError::Closed) => return Err(Close::new(1011, "Lobby feed stopped")),
             },
-            incoming = link.socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => {
-                    let text = text.as_str().trim();
-                    if !text.is_empty() {
-                        inner.chat.say(train_id, lobby_id, &member, text.to_owned()).await;
-                    }
+            _ = pings.tick() => {
+                if heard.elapsed() >= idle {
+                    return Err(Close::new(1001, "Idle timeout"));
                 }
-                Some(Ok(Message::Close(_))) | None => return Ok(()),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(read_error(e)),
-            },
+                link.ping().await?;
+            }
+            incoming = link.socket.recv() => {
+                heard = Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        let text = text.as_str().trim();
+                        if !text.is_empty() && !chat.allows(heard) {
+                            link.send(CHAT_LIMITED).await?;
+                        } else if !text.is_empty() {
+                            inner.chat.say(train_id, lobby_id, &member, text.to_owned()).await;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None => return Ok(()),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(read_error(e)),
+                }
+            }
         }
     }
 }
@@ -233,6 +279,20 @@ struct Link<'a> {
 }
 
 impl Link<'_> {
+    /// A ping, under the same deadline as any send: a member whose socket is stuck is dropped.
+    async fn ping(&mut self) -> Result<(), Close> {
+        let sent = tokio::time::timeout(
+            self.send_timeout,
+            self.socket.send(Message::Ping(Default::default())),
+        )
+        .await;
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Close::new(1011, "Send failed")),
+            Err(_) => Err(Close::new(1013, "Too slow; reconnect")),
+        }
+    }
+
     async fn send(&mut self, text: &str) -> Result<(), Close> {
         let sent = tokio::time::timeout(
             self.send_timeout,
@@ -281,5 +341,118 @@ fn read_error(error: axum::Error) -> Close {
         Close::new(1009, "Message too big")
     } else {
         Close::new(1002, "Protocol error")
+    }
+}
+
+/// What a member is told when it chats faster than its limit.
+const CHAT_LIMITED: &str = r#"{"type":"error","detail":"Chat rate limit"}"#;
+
+/// One member's chat: a fixed window of `limit` lines.
+struct ChatWindow {
+    limit: u32,
+    length: Duration,
+    started: Instant,
+    said: u32,
+}
+
+impl ChatWindow {
+    fn new(limit: u32, length_ms: u64) -> Self {
+        Self {
+            limit,
+            length: Duration::from_millis(length_ms),
+            started: Instant::now(),
+            said: 0,
+        }
+    }
+
+    /// Whether one more line may be said at `now`; counts it if so.
+    fn allows(&mut self, now: Instant) -> bool {
+        if now.duration_since(self.started) >= self.length {
+            (self.started, self.said) = (now, 0);
+        }
+        if self.said >= self.limit {
+            return false;
+        }
+        self.said += 1;
+        true
+    }
+}
+
+/// Open websockets per client, so that one client cannot take every socket of an instance.
+pub(crate) struct ClientSockets {
+    per_client: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// One open socket of a client; dropping it gives the place back.
+pub(crate) struct ClientSocket {
+    sockets: Arc<ClientSockets>,
+    client: String,
+}
+
+impl ClientSockets {
+    pub(crate) fn new(per_client: u32) -> Self {
+        Self {
+            per_client: usize::try_from(per_client).unwrap_or(usize::MAX),
+            open: Mutex::default(),
+        }
+    }
+
+    /// A place for one more socket of `client`, unless it has all it may have.
+    fn enter(sockets: &Arc<Self>, client: String) -> Option<ClientSocket> {
+        let mut open = sockets.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(client.clone()).or_insert(0);
+        if *count >= sockets.per_client {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSocket {
+            sockets: Arc::clone(sockets),
+            client,
+        })
+    }
+}
+
+impl Drop for ClientSocket {
+    fn drop(&mut self) {
+        let mut open = self
+            .sockets
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_chats_up_to_its_limit_per_window() {
+        let mut window = ChatWindow::new(2, 1_000);
+        let start = window.started;
+        assert!(window.allows(start));
+        assert!(window.allows(start + Duration::from_millis(10)));
+        assert!(!window.allows(start + Duration::from_millis(999)));
+        assert!(window.allows(start + Duration::from_millis(1_000)));
+    }
+
+    #[test]
+    fn a_client_holds_at_most_its_share_of_sockets_and_gets_them_back() {
+        let sockets = Arc::new(ClientSockets::new(2));
+        let first = ClientSockets::enter(&sockets, "a".into());
+        let second = ClientSockets::enter(&sockets, "a".into());
+        assert!(first.is_some() && second.is_some());
+        assert!(ClientSockets::enter(&sockets, "a".into()).is_none());
+        assert!(ClientSockets::enter(&sockets, "b".into()).is_some());
+        drop(first);
+        assert!(ClientSockets::enter(&sockets, "a".into()).is_some());
+        drop(second);
     }
 }

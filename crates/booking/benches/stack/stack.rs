@@ -138,6 +138,8 @@ async fn measure_stack(
             // as it would in front of many users.
             ("GATEWAY_TRUSTED_PROXIES", "1".into()),
             ("GATEWAY_MAX_WEBSOCKETS", (members + 100).to_string()),
+            // Every member comes from this one machine.
+            ("GATEWAY_WS_PER_CLIENT", (members + 100).to_string()),
             ("DATABASE_MAX_CONNECTIONS", "4".into()),
         ],
     )?;

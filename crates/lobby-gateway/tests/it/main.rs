@@ -9,3 +9,4 @@ mod rate_limit;
 mod redis_outage;
 mod support;
 mod websocket;
+mod ws_limits;

@@ -201,7 +201,8 @@ async fn shutting_down_closes_every_socket_with_a_close_frame() {
 
 #[tokio::test]
 async fn five_hundred_members_each_receive_one_booking_exactly_once() {
-    let stack = Stack::start(1, |_| {}).await;
+    // Every member comes from the test's one address.
+    let stack = Stack::start(1, |settings| settings.ws_per_client = 500).await;
     let train = stack.train(10).await;
     let lobby = stack.lobby(train).await;
     let mut sockets = Vec::with_capacity(500);
