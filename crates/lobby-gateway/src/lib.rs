@@ -135,6 +135,11 @@ pub struct Settings {
     #[arg(long, env = "GATEWAY_CHAT_WINDOW_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub chat_window_ms: u64,
 
+    /// Most events a member reconnecting with `?after=` may have missed; further behind, it is
+    /// closed with 1008 `resync` and should read the lobby afresh.
+    #[arg(long, env = "GATEWAY_WS_REPLAY_MAX", default_value_t = 1_000)]
+    pub ws_replay_max: usize,
+
     /// Largest websocket message a client may send, in bytes; larger ones close with 1009.
     #[arg(long, env = "GATEWAY_WS_MAX_MESSAGE_BYTES", default_value_t = 4096)]
     pub ws_max_message_bytes: usize,
@@ -210,6 +215,7 @@ impl Settings {
             ws_idle_ms: 60_000,
             chat_limit: 5,
             chat_window_ms: 10_000,
+            ws_replay_max: 1_000,
             ws_max_message_bytes: 4096,
             ws_buffer: 256,
             ws_send_timeout_ms: 5_000,

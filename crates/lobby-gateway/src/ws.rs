@@ -3,8 +3,8 @@
 //! The member joins its train's channel first and only then replays what it missed since
 //! `after` from the log; live events at or below the replayed position are skipped, so every
 //! event arrives exactly once, in order. Text the member sends is chat for the others. Every
-//! refusal and ending is a close frame with a code: 1008 unknown lobby, 1009 message too big,
-//! 1013 over a connection cap (the instance's or the client's) or too slow, 1001 shutdown or
+//! refusal and ending is a close frame with a code: 1008 unknown lobby (or `resync`, further
+//! behind than a replay may go), 1009 message too big, 1013 over a connection cap (the instance's or the client's) or too slow, 1001 shutdown or
 //! idle (nothing heard, not even a pong, for `GATEWAY_WS_IDLE_MS`), 1000 lobby closed. Chat over
 //! a member's limit is answered `{"type":"error","detail":"Chat rate limit"}` and not sent on.
 //!
@@ -23,7 +23,7 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use domain::{LobbyId, TrainId};
-use event_store::{EventStore, Filter, Position};
+use event_store::{EventStore, Position};
 use http_kit::ApiError;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,9 +37,6 @@ use tokio_tungstenite::tungstenite;
 const READ_BUFFER: usize = 4 * 1024;
 /// Most bytes waiting to be written to one member.
 const MAX_WRITE_BUFFER: usize = 64 * 1024;
-
-/// Events read per page while replaying.
-const REPLAY_PAGE: usize = 500;
 
 /// A websocket: first `{"type":"welcome",...}`, then the lobby's messages (see README) and
 /// chat. The lobby is checked after the upgrade: an unknown one closes with 1008.
@@ -238,8 +235,10 @@ async fn serve(
     }
 }
 
-/// Sends what the member missed after `after`, from the log. The log's stream filter is a
-/// prefix (`train-1` would match `train-10`), so each event's stream is checked exactly.
+/// Sends what the member missed after `after`: the events of the train's and the lobby's own
+/// streams past that position, in log order (never a walk over the whole log). A member
+/// further behind than `GATEWAY_WS_REPLAY_MAX` events is closed with 1008 `resync`: it should
+/// read the lobby and the train afresh and reconnect without `after`.
 async fn replay(
     state: &AppState,
     link: &mut Link<'_>,
@@ -247,27 +246,37 @@ async fn replay(
     lobby_id: LobbyId,
     after: Position,
 ) -> Result<(), Close> {
-    let streams = [train_id.stream(), train_id.lobby_stream()];
-    let filter = Filter::prefixes(streams.clone());
-    let mut cursor = after;
-    loop {
-        let page = state
+    // The busy train stream is read between two reads of the lobby's short one: an event
+    // appended to either while they are read then comes live with a position past all that
+    // was replayed, so the live side never skips it as seen (but for a lobby event and a
+    // train event both landing between the last two reads).
+    let (lobby_stream, train_stream) = (train_id.lobby_stream(), train_id.stream());
+    let mut missed = Vec::new();
+    for stream in [&lobby_stream, &train_stream, &lobby_stream] {
+        let events = state
             .inner
             .store
-            .read_all(Some(cursor), &filter, REPLAY_PAGE)
+            .read_stream(stream)
             .await
             .map_err(|_| Close::new(1011, "Cannot replay now, try again later"))?;
-        let Some(last) = page.last() else {
-            return Ok(());
-        };
-        cursor = last.position;
-        for event in page.iter().filter(|e| streams.contains(&e.stream)) {
-            if let Some((_, outgoing)) = feed::message(event) {
-                link.deliver(&outgoing, "", lobby_id).await?;
-            }
-        }
-        link.last = Some(cursor);
+        missed.extend(events.into_iter().filter(|event| event.position > after));
     }
+    missed.sort_by_key(|event| event.position);
+    missed.dedup_by_key(|event| event.position);
+    if missed.len() > state.inner.settings.ws_replay_max {
+        return Err(Close::new(1008, "resync"));
+    }
+    for event in &missed {
+        if let Some((_, outgoing)) = feed::message(event) {
+            link.deliver(&outgoing, "", lobby_id).await?;
+        }
+    }
+    // Past what was read, whether or not it made a message: live events at or below it were
+    // replayed already.
+    if let Some(last) = missed.last() {
+        link.last = Some(last.position);
+    }
+    Ok(())
 }
 
 /// The sending half of a member's socket, with what it has seen.

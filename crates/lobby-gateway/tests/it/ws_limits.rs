@@ -99,3 +99,51 @@ async fn a_member_that_stops_answering_pings_is_closed_and_one_that_answers_stay
     say(&mut other, "still there?").await;
     assert_eq!(next_of(&mut alive, "chat").await["text"], "still there?");
 }
+
+#[tokio::test]
+async fn a_member_further_behind_than_a_replay_may_go_is_told_to_resync() {
+    let (stack, lobby) = lobby_with(|settings| settings.ws_replay_max = 2).await;
+    let train = {
+        let (_, shown) = stack
+            .get(stack.gateway().url(&format!("/lobbies/{lobby}")))
+            .await;
+        shown["train_id"].as_i64().expect("the lobby's train")
+    };
+    let path = format!("/lobbies/ws/{lobby}");
+    let mut member = stack.gateway().ws(&path).await;
+    let welcome = next_json(&mut member).await;
+    let seen = welcome["position"].as_str().expect("a position").to_owned();
+    drop(member);
+    // Two bookings can be replayed; three cannot.
+    stack.start_booking(train, "Ann").await;
+    stack.start_booking(train, "Bob").await;
+    let mut back = stack.gateway().ws(&format!("{path}?after={seen}")).await;
+    assert_eq!(next_json(&mut back).await["type"], "welcome");
+    assert_eq!(
+        next_of(&mut back, "booking_confirmed").await["seats_left"],
+        4
+    );
+    assert_eq!(
+        next_of(&mut back, "booking_confirmed").await["seats_left"],
+        3
+    );
+    drop(back);
+    stack.start_booking(train, "Cid").await;
+    let mut behind = stack.gateway().ws(&format!("{path}?after={seen}")).await;
+    let (code, reason) = close_frame(&mut behind).await;
+    assert_eq!((code, reason.as_str()), (1008, "resync"));
+}
+
+/// The code and reason of the close frame `socket` gets.
+async fn close_frame(socket: &mut crate::support::Socket) -> (u16, String) {
+    loop {
+        let message = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a close in time")
+            .expect("the socket is open")
+            .expect("a readable message");
+        if let tokio_tungstenite::tungstenite::Message::Close(Some(frame)) = message {
+            return (u16::from(frame.code), frame.reason.to_string());
+        }
+    }
+}
