@@ -66,6 +66,19 @@ pub struct Settings {
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
 
+    /// Longest a client may take to send a request's headers, in milliseconds; then the
+    /// connection is closed (slow clients cannot hold connections).
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+
+    /// Most connections open at once; more wait to be accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4_096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Most requests in flight at once; more are answered 503 at once.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1_024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+
     /// Times a command is decided again after another process changed its stream first.
     #[arg(long, env = "COMMAND_RETRIES", default_value_t = 5)]
     pub command_retries: u32,
@@ -133,6 +146,9 @@ impl Settings {
             read_your_writes_timeout_ms: 5_000,
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
+            max_connections: 4_096,
+            max_in_flight: 1_024,
             command_retries: 5,
             command_batch_max: 256,
             auth: auth::AuthMode::Off,
@@ -394,8 +410,13 @@ pub fn router(state: AppState) -> Router {
             idempotency::layer,
         ))
         .with_state(state.clone());
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight as usize));
     let router = routes::common(router, settings.max_body_bytes)
-        .layer(axum::middleware::from_fn(http_kit::metrics::track));
+        .layer(axum::middleware::from_fn(http_kit::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            in_flight,
+            routes::in_flight,
+        ));
     routes::outer(router)
 }
 
@@ -425,9 +446,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let tracker = state.inner.tracker.clone();
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
+    let settings = &state.inner.settings;
+    let limits = http_kit::ServeLimits {
+        header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
+        max_connections: settings.max_connections as usize,
+    };
+    let served = http_kit::serve(listener, router(state), limits, shutdown.cancelled_owned()).await;
     tracker.close();
     tracker.wait().await;
     served

@@ -67,6 +67,9 @@ pub enum ApiError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("request timed out")]
     Timeout,
+    /// More requests in flight than the service takes: 503, retry in a second.
+    #[error("too many requests in flight")]
+    Busy,
     /// The aggregate's stream holds an event this release cannot decode (its kind given): a
     /// fix must be deployed first, so the client is told to come back later.
     #[error("the aggregate holds an undecodable event ({0})")]
@@ -121,6 +124,10 @@ impl IntoResponse for ApiError {
             Self::Timeout => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!("Request timed out, please retry"),
+            ),
+            Self::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!("Too busy, please retry"),
             ),
             Self::Unreadable(kind) => {
                 tracing::error!(error_kind = kind, "a command met an event it cannot decode");

@@ -11,10 +11,12 @@ pub mod metrics;
 pub mod openapi;
 mod redis_link;
 pub mod routes;
+mod serve;
 
 pub use error::{ApiError, FieldError, detail_response};
 pub use input::{Body, Fields, Page, PathId, Valid};
 pub use redis_link::RedisLink;
+pub use serve::{ServeLimits, serve};
 
 /// Response header carrying the log position of a command's events.
 pub const POSITION_HEADER: &str = "x-event-position";

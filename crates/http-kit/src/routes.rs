@@ -97,6 +97,22 @@ pub async fn deadline(State(limit): State<Duration>, request: Request, next: Nex
     }
 }
 
+/// Sheds load: a request beyond the `permits` in flight is answered 503 `Too busy, please
+/// retry` with `Retry-After: 1` at once, rather than queueing until every request is late.
+pub async fn in_flight(
+    State(permits): State<std::sync::Arc<tokio::sync::Semaphore>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match permits.try_acquire() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => {
+            metrics::counter!("http_requests_shed_total").increment(1);
+            ApiError::Busy.into_response()
+        }
+    }
+}
+
 /// The fallbacks and the outer layers every service has: a body limit, request tracing, and a
 /// panicking handler answered with an opaque 500 instead of a dropped connection.
 pub fn common(router: Router, max_body_bytes: usize) -> Router {

@@ -152,6 +152,20 @@ pub struct Settings {
     #[arg(long, env = "GATEWAY_WS_SEND_TIMEOUT_MS", default_value_t = 5_000)]
     pub ws_send_timeout_ms: u64,
 
+    /// Longest a client may take to send a request's headers, in milliseconds; then the
+    /// connection is closed (slowloris clients cannot hold connections).
+    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_ms: u64,
+
+    /// Most connections open at once (an upgraded websocket no longer counts; see
+    /// GATEWAY_MAX_WEBSOCKETS); more wait to be accepted.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 4_096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Longest a request to the gateway may take before it is answered 503, in milliseconds.
+    #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+
     /// Largest accepted request body, in bytes.
     #[arg(id = "gateway_max_body_bytes",
         value_name = "BYTES", long = "gateway-max-body-bytes", env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
@@ -220,6 +234,9 @@ impl Settings {
             ws_buffer: 256,
             ws_send_timeout_ms: 5_000,
             max_body_bytes: 64 * 1024,
+            header_read_timeout_ms: 10_000,
+            max_connections: 4_096,
+            request_timeout_ms: 30_000,
             read_your_writes_timeout_ms: 5_000,
             auth: AuthMode::Off,
             auth_secret: String::new(),
@@ -408,6 +425,10 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", any(upstream::forward))
         .nest("/ls", lobby_service)
         .merge(lobbies::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            Duration::from_millis(settings.request_timeout_ms),
+            routes::deadline,
+        ))
         .with_state(state.clone());
     let router = routes::common(router, settings.max_body_bytes).layer(
         axum::middleware::from_fn_with_state(state, rate_limit::layer),
@@ -423,12 +444,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let tracker = state.inner.tracker.clone();
-    let served = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await;
+    let settings = &state.inner.settings;
+    let limits = http_kit::ServeLimits {
+        header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
+        max_connections: settings.max_connections as usize,
+    };
+    let served = http_kit::serve(listener, router(state), limits, shutdown.cancelled_owned()).await;
     tracker.close();
     tracker.wait().await;
     served

@@ -1,6 +1,6 @@
 //! Operational endpoints: health, metrics, and the OpenAPI document with its docs page.
 
-use crate::support::TestApp;
+use crate::support::{TestApp, detail};
 use serde_json::json;
 
 #[tokio::test]
@@ -78,4 +78,37 @@ async fn metrics_count_requests_by_route_template() {
         ),
         "{text}"
     );
+}
+
+/// Past `MAX_IN_FLIGHT` requests, the next is answered 503 at once instead of queueing.
+#[tokio::test]
+async fn past_the_requests_in_flight_the_next_is_shed_with_503() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.max_in_flight = 1;
+        settings.read_your_writes_timeout_ms = 3_000;
+    })
+    .await;
+    // A query asked to wait for a position the read models never reach holds its place.
+    let waiting = app
+        .request(reqwest::Method::GET, "/trains")
+        .header("X-Min-Position", "999999999.999999999")
+        .send();
+    let waiting = tokio::spawn(waiting);
+    let shed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let reply = app.raw(app.request(reqwest::Method::GET, "/status")).await;
+            if reply.status == 503 {
+                return reply;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a request is shed while the first waits");
+    assert_eq!(shed.body, detail("Too busy, please retry"));
+    assert_eq!(shed.header("retry-after"), "1");
+    let first = waiting.await.expect("the task").expect("an answer");
+    assert_eq!(first.status().as_u16(), 200);
+    // With the place free again, requests pass.
+    assert_eq!(app.get("/status").await.0, 200);
 }

@@ -8,11 +8,17 @@ use lobby_gateway::{AppState, Settings};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
+/// How long the gateway waits for the command API in these tests: registering hashes a
+/// password (Argon2), which takes seconds when every test of the run does it at once on two
+/// cores; this suite checks who may do what, not how fast.
+pub(crate) const SIGN_IN_PATIENCE_MS: u64 = 30_000;
+
 /// A stack whose gateway requires tokens, checked with the command API's keys.
 async fn secured() -> Stack {
     Stack::start(1, |settings| {
         settings.auth = AuthMode::Required;
         settings.auth_secret = AUTH_SECRET.to_owned();
+        settings.upstream_timeout_ms = SIGN_IN_PATIENCE_MS;
     })
     .await
 }

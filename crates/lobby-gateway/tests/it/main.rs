@@ -1,6 +1,7 @@
 //! Integration tests of the lobby gateway, over real sockets against a whole stack per test.
 
 mod auth;
+mod connections;
 mod gateway;
 mod lobbies;
 mod matrix;

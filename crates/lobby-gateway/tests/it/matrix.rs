@@ -3,7 +3,7 @@
 //! anyone (no token), a traveller, another traveller and an admin. The table is printed whole
 //! (`--no-capture`) before any difference fails the test.
 
-use crate::auth::{admin, lobby, send, train, traveller, upgrade};
+use crate::auth::{SIGN_IN_PATIENCE_MS, admin, lobby, send, train, traveller, upgrade};
 use crate::support::{AUTH_SECRET, Stack};
 use auth::AuthMode;
 use reqwest::Method;
@@ -207,6 +207,7 @@ async fn every_path_answers_each_kind_of_caller_as_the_table_says() {
         |gateway| {
             gateway.auth = AuthMode::Required;
             gateway.auth_secret = AUTH_SECRET.to_owned();
+            gateway.upstream_timeout_ms = SIGN_IN_PATIENCE_MS;
         },
     )
     .await;
