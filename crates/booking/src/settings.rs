@@ -177,7 +177,7 @@ impl Common {
             self.statement_timeout.duration(),
         )
         .await
-            .context("connecting to the event store")
+        .context("connecting to the event store")
     }
 }
 

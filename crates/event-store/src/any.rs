@@ -1,11 +1,11 @@
 //! Picking an adapter by connection string, once, at start-up. The rest of the system holds
 //! an [`AnyStore`] and cannot tell which adapter runs behind it.
 
+use crate::postgres::classify;
 use crate::{
     AppendResult, EventStore, ExpectedRevision, Filter, KurrentStore, NewEvent, PgEventStore,
     Position, RecordedEvent, StoreError, Subscription,
 };
-use crate::postgres::classify;
 use sqlx::postgres::PgConnectOptions;
 use std::time::Duration;
 

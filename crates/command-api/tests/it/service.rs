@@ -106,7 +106,10 @@ async fn metrics_labels_stay_bounded_whatever_method_or_path_a_client_invents() 
         .await
         .expect("text");
     for invented in ["FOO", "BAR1", "QWERTY", "no-such-route-4711"] {
-        assert!(!text.contains(invented), "{invented} became a label: {text}");
+        assert!(
+            !text.contains(invented),
+            "{invented} became a label: {text}"
+        );
     }
     assert!(
         text.contains(r#"http_requests_total{method="OTHER",path="/trains","#),
