@@ -14,7 +14,7 @@ mod settings;
 mod settings_files;
 
 use serve::{Runners, cancel_on_signal, serve_api, serve_gateway, serve_ops};
-use settings::{Common, Logging, Warehouse, init_tracing, warehouse_pool};
+use settings::{Common, Logging, StatementTimeout, Warehouse, init_tracing, warehouse_pool};
 
 #[derive(Parser)]
 #[command(
@@ -96,6 +96,8 @@ enum Role {
         amqp: projector::feed::Amqp,
         #[command(flatten)]
         etl: etl::Settings,
+        #[command(flatten)]
+        statement_timeout: StatementTimeout,
         /// Address of the etl's health and metrics endpoints.
         #[arg(
             long = "etl-ops-listen",
@@ -243,7 +245,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let (store, pool) = common.start().await?;
             if warehouse.enabled {
-                let warehouse_pool = warehouse_pool(&etl, 4).await?;
+                let warehouse_pool = warehouse_pool(&etl, 4, common.statement_timeout).await?;
                 tracker.spawn(projector::feed::run(
                     store.clone(),
                     pool.clone(),
@@ -312,10 +314,11 @@ async fn main() -> anyhow::Result<()> {
             logging,
             amqp,
             etl,
+            statement_timeout,
             ops_listen,
         } => {
             init_tracing(logging.log_format);
-            let pool = warehouse_pool(&etl, 4).await?;
+            let pool = warehouse_pool(&etl, 4, statement_timeout).await?;
             let runners = Runners {
                 table: event_store::quarantine::WAREHOUSE,
                 names: vec![etl::ETL_RUNNER.to_owned()],
@@ -336,9 +339,10 @@ async fn main() -> anyhow::Result<()> {
             etl,
             page_size,
         } => {
+            let common = common.for_operator();
             common.init_tracing();
             let store = common.store().await?;
-            let pool = warehouse_pool(&etl, 4).await?;
+            let pool = warehouse_pool(&etl, 4, common.statement_timeout).await?;
             // The summary line comes from the progress display.
             etl::backfill(&store, &pool, page_size, true)
                 .await
@@ -354,7 +358,7 @@ async fn main() -> anyhow::Result<()> {
             csv,
         } => {
             init_tracing(logging.log_format);
-            let pool = warehouse_pool(&etl, 2).await?;
+            let pool = warehouse_pool(&etl, 2, StatementTimeout::NONE).await?;
             let tables = etl::report(&pool, etl::Period { from, to, top })
                 .await
                 .context("querying the warehouse views")?;
@@ -377,7 +381,7 @@ async fn main() -> anyhow::Result<()> {
             projections,
             fresh,
         } => {
-            let (store, pool) = common.start().await?;
+            let (store, pool) = common.for_operator().start().await?;
             let projections = or_all(projections);
             let report = projector::rebuild(&store, &pool, &projections, fresh, &shutdown).await?;
             match report {
@@ -405,7 +409,7 @@ async fn main() -> anyhow::Result<()> {
             common,
             projections,
         } => {
-            let (store, pool) = common.start().await?;
+            let (store, pool) = common.for_operator().start().await?;
             let verification = projector::verify(&store, &pool, &or_all(projections)).await?;
             for d in &verification.differences {
                 println!(
@@ -496,7 +500,7 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Role::Migrate { common } => {
-            let (_store, pool) = common.start().await?;
+            let (_store, pool) = common.for_operator().start().await?;
             let api = command_api::Settings::with_listen(([127, 0, 0, 1], 0).into());
             command_api::AppState::new(api, _store, pool, projector::followers(), shutdown.clone())
                 .await?;

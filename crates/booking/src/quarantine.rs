@@ -31,7 +31,7 @@ pub(crate) async fn run(
     action: Action,
 ) -> anyhow::Result<()> {
     let (store, pool) = common.start().await?;
-    let warehouse = warehouse_pool(&etl, 2).await?;
+    let warehouse = warehouse_pool(&etl, 2, common.statement_timeout).await?;
     match action {
         Action::List => print_entries(&all(&pool, &warehouse).await?),
         Action::Retry => {

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use event_store::AnyStore;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::time::Duration;
 
 /// Whether this process takes part in the warehouse (the feed, and in `all` the etl too).
@@ -50,9 +50,49 @@ pub(crate) struct Common {
     )]
     pub(crate) database_max_connections: u32,
 
+    #[command(flatten)]
+    pub(crate) statement_timeout: StatementTimeout,
+
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
+}
+
+/// PostgreSQL's `statement_timeout`, set on every connection of every pool the process opens
+/// (read models, event store, warehouse): a slow or stuck statement is cancelled instead of
+/// holding its connection and its locks while callers queue behind it.
+#[derive(Args, Clone, Copy)]
+pub(crate) struct StatementTimeout {
+    /// Longest one SQL statement may run, in milliseconds (0: no limit). Operator commands
+    /// whose statements grow with the whole log (rebuild, verify, backfill, migrate, report)
+    /// run without a limit.
+    #[arg(
+        id = "database_statement_timeout_ms",
+        long = "database-statement-timeout-ms",
+        env = "DATABASE_STATEMENT_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub(crate) millis: u64,
+}
+
+impl StatementTimeout {
+    /// For operator commands: an operator runs them in the foreground and can interrupt them
+    /// (rebuild resumes where it stopped), no client waits on them, and their statements
+    /// (a rebuild's swap, a verify's full-table diff, a backfill's load, an index a migration
+    /// builds) take longer as the log grows. A limit would only make them fail halfway on a
+    /// large log.
+    pub(crate) const NONE: Self = Self { millis: 0 };
+
+    /// The connection options of `url`, with this timeout on every connection.
+    pub(crate) fn connect_options(self, url: &str) -> anyhow::Result<PgConnectOptions> {
+        let options: PgConnectOptions = url.parse().context("parsing a PostgreSQL URL")?;
+        Ok(options.options([("statement_timeout", self.millis.to_string())]))
+    }
+
+    /// What the event store passes on; `None` for no limit.
+    fn duration(self) -> Option<Duration> {
+        (self.millis > 0).then(|| Duration::from_millis(self.millis))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -77,6 +117,7 @@ pub(crate) fn init_tracing(format: LogFormat) {
 pub(crate) async fn warehouse_pool(
     settings: &etl::Settings,
     max_connections: u32,
+    statement_timeout: StatementTimeout,
 ) -> anyhow::Result<sqlx::PgPool> {
     etl::ensure_database(&settings.database_url)
         .await
@@ -84,7 +125,7 @@ pub(crate) async fn warehouse_pool(
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(&settings.database_url)
+        .connect_with(statement_timeout.connect_options(&settings.database_url)?)
         .await
         .context("connecting to WAREHOUSE_DATABASE_URL")?;
     etl::migrate(&pool)
@@ -109,11 +150,18 @@ impl Common {
         Ok((store, pool))
     }
 
+    /// These settings for an operator command: no statement timeout (see
+    /// [`StatementTimeout::NONE`]).
+    pub(crate) fn for_operator(mut self) -> Self {
+        self.statement_timeout = StatementTimeout::NONE;
+        self
+    }
+
     pub(crate) async fn pool(&self) -> anyhow::Result<sqlx::PgPool> {
         PgPoolOptions::new()
             .max_connections(self.database_max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(&self.database_url)
+            .connect_with(self.statement_timeout.connect_options(&self.database_url)?)
             .await
             .context("connecting to DATABASE_URL")
     }
@@ -123,8 +171,85 @@ impl Common {
             .event_store_url
             .as_deref()
             .unwrap_or(&self.database_url);
-        AnyStore::connect(url, self.database_max_connections)
+        AnyStore::connect_bounded(
+            url,
+            self.database_max_connections,
+            self.statement_timeout.duration(),
+        )
+        .await
+        .context("connecting to the event store")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Cli, Role};
+    use clap::Parser;
+    use event_store::testing::TestDatabase;
+
+    /// The shared settings of `booking command-api` given these extra arguments.
+    fn common(database: &TestDatabase, args: &[&str]) -> Common {
+        let base = ["booking", "command-api", "--database-url", &database.url];
+        let cli = Cli::try_parse_from(base.iter().chain(args)).expect("arguments");
+        match cli.role {
+            Role::CommandApi { common, .. } => common,
+            _ => unreachable!("parsed command-api"),
+        }
+    }
+
+    async fn statement_timeout(pool: &sqlx::PgPool) -> String {
+        sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(pool)
             .await
-            .context("connecting to the event store")
+            .expect("SHOW statement_timeout")
+    }
+
+    #[tokio::test]
+    async fn every_pool_of_a_role_carries_the_configured_statement_timeout() {
+        let database = TestDatabase::create().await;
+        let common = common(&database, &["--database-statement-timeout-ms", "1234"]);
+        let pool = common.pool().await.expect("read-model pool");
+        assert_eq!(statement_timeout(&pool).await, "1234ms");
+        let AnyStore::Postgres(store) = common.store().await.expect("event store") else {
+            unreachable!("a postgres:// URL selects PostgreSQL")
+        };
+        assert_eq!(statement_timeout(store.pool()).await, "1234ms");
+    }
+
+    #[tokio::test]
+    async fn the_etl_role_s_warehouse_pool_carries_the_configured_statement_timeout() {
+        let warehouse = TestDatabase::create().await;
+        let cli = Cli::try_parse_from([
+            "booking",
+            "etl",
+            "--warehouse-database-url",
+            &warehouse.url,
+            "--database-statement-timeout-ms",
+            "4321",
+        ])
+        .expect("arguments");
+        let Role::Etl {
+            etl,
+            statement_timeout: timeout,
+            ..
+        } = cli.role
+        else {
+            unreachable!("parsed etl")
+        };
+        let pool = warehouse_pool(&etl, 1, timeout)
+            .await
+            .expect("warehouse pool");
+        assert_eq!(statement_timeout(&pool).await, "4321ms");
+    }
+
+    #[tokio::test]
+    async fn the_statement_timeout_is_thirty_seconds_unless_set_and_none_for_operators() {
+        let database = TestDatabase::create().await;
+        let common = common(&database, &[]);
+        let pool = common.pool().await.expect("pool");
+        assert_eq!(statement_timeout(&pool).await, "30s");
+        let pool = common.for_operator().pool().await.expect("operator pool");
+        assert_eq!(statement_timeout(&pool).await, "0");
     }
 }

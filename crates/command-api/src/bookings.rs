@@ -80,7 +80,8 @@ async fn views(state: &AppState, rows: Vec<Row>) -> Result<Vec<BookingView>, Api
     security(("bearer" = [])),
     params(
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000; default 1000"),
-        ("offset" = Option<i64>, Query, minimum = 0, description = "default 0"),
+        ("offset" = Option<i64>, Query, minimum = 0, maximum = 10000, description = "0 to 10000; default 0; not with after_id"),
+        ("after_id" = Option<i64>, Query, minimum = 0, description = "the rows with an id above this one (the last id of the page before), however deep; not with offset"),
         ("X-Min-Position" = Option<String>, Header, nullable = false, pattern = r"^[0-9]{1,19}\.[0-9]{1,19}$", description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
     ),
     responses(
@@ -99,11 +100,13 @@ pub(crate) async fn list(
 ) -> Result<Json<Vec<BookingView>>, ApiError> {
     state.catch_up(&headers).await?;
     let rows = sqlx::query_as(&format!(
-        "{COLUMNS} WHERE $3::bigint IS NULL OR owner_id = $3 ORDER BY id LIMIT $1 OFFSET $2"
+        "{COLUMNS} WHERE ($3::bigint IS NULL OR owner_id = $3) AND ($4::bigint IS NULL OR id > $4)
+         ORDER BY id LIMIT $1 OFFSET $2"
     ))
     .bind(page.limit)
     .bind(page.offset)
     .bind(access.only_own().map(|user| user.0))
+    .bind(page.after_id)
     .fetch_all(state.pool())
     .await?;
     Ok(Json(views(&state, rows).await?))

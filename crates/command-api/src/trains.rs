@@ -54,7 +54,8 @@ const COLUMNS: &str =
     get, path = "/trains", operation_id = "list_trains", tag = "trains",
     params(
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000; default 1000"),
-        ("offset" = Option<i64>, Query, minimum = 0, description = "default 0"),
+        ("offset" = Option<i64>, Query, minimum = 0, maximum = 10000, description = "0 to 10000; default 0; not with after_id"),
+        ("after_id" = Option<i64>, Query, minimum = 0, description = "the rows with an id above this one (the last id of the page before), however deep; not with offset"),
         ("X-Min-Position" = Option<String>, Header, nullable = false, pattern = r"^[0-9]{1,19}\.[0-9]{1,19}$", description = "Wait until the read models have passed this position (from a command's X-Event-Position)"),
     ),
     responses(
@@ -70,11 +71,14 @@ pub(crate) async fn list(
     page: Page,
 ) -> Result<Json<Vec<TrainView>>, ApiError> {
     state.catch_up(&headers).await?;
-    let trains = sqlx::query_as(&format!("{COLUMNS} ORDER BY id LIMIT $1 OFFSET $2"))
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(state.pool())
-        .await?;
+    let trains = sqlx::query_as(&format!(
+        "{COLUMNS} WHERE $3::bigint IS NULL OR id > $3 ORDER BY id LIMIT $1 OFFSET $2"
+    ))
+    .bind(page.limit)
+    .bind(page.offset)
+    .bind(page.after_id)
+    .fetch_all(state.pool())
+    .await?;
     Ok(Json(trains))
 }
 

@@ -293,15 +293,7 @@ pub(crate) async fn profile(
     State(state): State<AppState>,
     SignedCaller(caller): SignedCaller,
 ) -> Result<Json<UserView>, ApiError> {
-    let views = views(
-        &state,
-        Some(caller.user_id),
-        Page {
-            limit: 1,
-            offset: 0,
-        },
-    )
-    .await?;
+    let views = views(&state, Some(caller.user_id), Page::first(1)).await?;
     views
         .into_iter()
         .next()
@@ -372,7 +364,8 @@ pub(crate) async fn erase(
     security(("bearer" = [])),
     params(
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000; default 1000"),
-        ("offset" = Option<i64>, Query, minimum = 0, description = "default 0"),
+        ("offset" = Option<i64>, Query, minimum = 0, maximum = 10000, description = "0 to 10000; default 0; not with after_id"),
+        ("after_id" = Option<i64>, Query, minimum = 0, description = "the rows with an id above this one (the last id of the page before), however deep; not with offset"),
     ),
     responses(
         (status = 200, body = [UserView]),
@@ -624,11 +617,13 @@ async fn views(
     let accounts = state.accounts()?;
     let rows: Vec<(i64, String, String)> = sqlx::query_as(
         "SELECT id, profile, role FROM read_models.users
-         WHERE $1::bigint IS NULL OR id = $1 ORDER BY id LIMIT $2 OFFSET $3",
+         WHERE ($1::bigint IS NULL OR id = $1) AND ($4::bigint IS NULL OR id > $4)
+         ORDER BY id LIMIT $2 OFFSET $3",
     )
     .bind(only.map(|u| u.0))
     .bind(page.limit)
     .bind(page.offset)
+    .bind(page.after_id)
     .fetch_all(state.pool())
     .await?;
     let ids: Vec<UserId> = rows.iter().map(|(id, ..)| UserId(*id)).collect();

@@ -1,10 +1,13 @@
 //! Picking an adapter by connection string, once, at start-up. The rest of the system holds
 //! an [`AnyStore`] and cannot tell which adapter runs behind it.
 
+use crate::postgres::classify;
 use crate::{
     AppendResult, EventStore, ExpectedRevision, Filter, KurrentStore, NewEvent, PgEventStore,
     Position, RecordedEvent, StoreError, Subscription,
 };
+use sqlx::postgres::PgConnectOptions;
+use std::time::Duration;
 
 /// Whichever adapter the connection string selected.
 #[derive(Clone)]
@@ -29,13 +32,32 @@ impl AnyStore {
     /// `max_connections` sizes the PostgreSQL pool; the gRPC client multiplexes one
     /// connection.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_bounded(url, max_connections, None).await
+    }
+
+    /// As [`connect`](Self::connect), with PostgreSQL's `statement_timeout` set on every
+    /// connection of the pool, so no statement holds a connection and its locks for longer.
+    /// `None` keeps the server's default. KurrentDB has no such setting: its calls are bounded
+    /// by the client's own deadlines.
+    pub async fn connect_bounded(
+        url: &str,
+        max_connections: u32,
+        statement_timeout: Option<Duration>,
+    ) -> Result<Self, StoreError> {
         let scheme = url
             .split_once("://")
             .map(|(scheme, _)| scheme.to_ascii_lowercase());
         match scheme.as_deref() {
-            Some("postgres" | "postgresql") => Ok(Self::Postgres(
-                PgEventStore::connect(url, max_connections).await?,
-            )),
+            Some("postgres" | "postgresql") => {
+                let mut options: PgConnectOptions = url.parse().map_err(classify)?;
+                if let Some(timeout) = statement_timeout {
+                    let millis = timeout.as_millis().to_string();
+                    options = options.options([("statement_timeout", millis)]);
+                }
+                Ok(Self::Postgres(
+                    PgEventStore::connect_with(options, max_connections).await?,
+                ))
+            }
             Some("esdb" | "esdb+discover" | "kurrentdb" | "kurrentdb+discover") => {
                 Ok(Self::Kurrent(KurrentStore::connect(url).await?))
             }

@@ -17,7 +17,7 @@ use crate::{
     AppendResult, EventStore, ExpectedRevision, Filter, NewEvent, Position, RecordedEvent,
     StoreError, Subscription,
 };
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -55,10 +55,20 @@ struct Inner {
 impl PgEventStore {
     /// Connects, runs the store's migrations, and starts the announcer.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(classify)?;
+        Self::connect_with(options, max_connections).await
+    }
+
+    /// As [`connect`](Self::connect), with options every connection of the pool starts with
+    /// (such as its `statement_timeout`).
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(classify)?;
         Self::new(pool).await

@@ -219,24 +219,39 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
-/// `?limit=&offset=` for list endpoints.
+/// `?limit=&offset=&after_id=` for list endpoints, which answer rows in id order.
+///
+/// `after_id` is keyset pagination: the rows with an id above it (the last id of the page
+/// before), found through the primary key however deep the page. `offset` makes PostgreSQL
+/// walk and drop every row before the page, so it is capped at [`MAX_OFFSET`](Self::MAX_OFFSET)
+/// and cannot be combined with `after_id`. A list binds both: `WHERE ($n::bigint IS NULL OR
+/// id > $n) ORDER BY id LIMIT .. OFFSET ..`.
 pub struct Page {
     pub limit: i64,
     pub offset: i64,
+    pub after_id: Option<i64>,
 }
 
 impl Page {
     pub const MAX_LIMIT: i64 = 1000;
+    pub const MAX_OFFSET: i64 = 10_000;
+
+    /// The first `limit` rows.
+    pub fn first(limit: i64) -> Self {
+        Self {
+            limit,
+            offset: 0,
+            after_id: None,
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Page {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let mut page = Page {
-            limit: Self::MAX_LIMIT,
-            offset: 0,
-        };
+        let mut page = Page::first(Self::MAX_LIMIT);
+        let (mut offset_given, mut after_id) = (false, None);
         let mut errors = Vec::new();
         let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(|_| {
             ApiError::invalid(FieldError::new(
@@ -248,7 +263,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
         for (key, value) in query.0 {
             let (slot, name, range) = match key.as_str() {
                 "limit" => (&mut page.limit, "limit", 1..=Self::MAX_LIMIT),
-                "offset" => (&mut page.offset, "offset", 0..=i64::MAX),
+                "offset" => {
+                    offset_given = true;
+                    (&mut page.offset, "offset", 0..=Self::MAX_OFFSET)
+                }
+                "after_id" => (after_id.insert(0), "after_id", 0..=i64::MAX),
                 _ => continue,
             };
             let (msg, kind) = match value.parse::<i64>() {
@@ -271,6 +290,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
             };
             errors.push(FieldError::new(&["query", name], msg, kind));
         }
+        if offset_given && after_id.is_some() {
+            errors.push(FieldError::new(
+                &["query", "after_id"],
+                "Use either offset or after_id, not both",
+                "value_error",
+            ));
+        }
+        page.after_id = after_id;
         if errors.is_empty() {
             Ok(page)
         } else {

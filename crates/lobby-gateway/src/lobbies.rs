@@ -42,7 +42,8 @@ pub(crate) struct LobbyView {
     get, path = "/lobbies", operation_id = "list_lobbies", tag = "lobbies",
     params(
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000; default 1000"),
-        ("offset" = Option<i64>, Query, minimum = 0, description = "default 0"),
+        ("offset" = Option<i64>, Query, minimum = 0, maximum = 10000, description = "0 to 10000; default 0; not with after_id"),
+        ("after_id" = Option<i64>, Query, minimum = 0, description = "the rows with an id above this one (the last id of the page before), however deep; not with offset"),
     ),
     responses(
         (status = 200, body = [LobbyView]),
@@ -56,10 +57,12 @@ pub(crate) async fn list(
     page: Page,
 ) -> Result<Json<Vec<LobbyView>>, ApiError> {
     let lobbies = sqlx::query_as(
-        "SELECT train_id, id FROM read_models.lobbies ORDER BY id LIMIT $1 OFFSET $2",
+        "SELECT train_id, id FROM read_models.lobbies WHERE $3::bigint IS NULL OR id > $3
+         ORDER BY id LIMIT $1 OFFSET $2",
     )
     .bind(page.limit)
     .bind(page.offset)
+    .bind(page.after_id)
     .fetch_all(&state.inner.pool)
     .await?;
     Ok(Json(lobbies))

@@ -89,7 +89,13 @@ async fn bookings_are_listed_and_shown_by_id() {
     assert_eq!(app.get("/bookings").await, (200, expected));
     let page = app.get("/bookings?limit=1&offset=1").await;
     let second_only = json!([{"train_id": second, "user_credentials": "Jo Malone", "id": jo}]);
-    assert_eq!(page, (200, second_only));
+    assert_eq!(page, (200, second_only.clone()));
+    let after = app.get(&format!("/bookings?after_id={tom}")).await;
+    assert_eq!(after, (200, second_only));
+    assert_eq!(
+        app.get(&format!("/bookings?after_id={jo}")).await,
+        (200, json!([]))
+    );
     let shown = app.get(&format!("/bookings/{tom}")).await;
     let tom_view = json!({"train_id": first, "user_credentials": "Tom Ford", "id": tom});
     assert_eq!(shown, (200, tom_view));

@@ -81,6 +81,13 @@ async fn a_booking_is_its_travellers_alone_and_named_after_the_account_by_defaul
     assert_eq!((reply.status, reply.body), missing);
     assert_eq!(get(&app, "/bookings", &ben).await, (200, json!([])));
     assert_eq!(get(&app, "/bookings", &ann).await, (200, json!([shown])));
+    // Paging after an id keeps the owner's filter.
+    assert_eq!(
+        get(&app, "/bookings?after_id=0", &ben).await,
+        (200, json!([]))
+    );
+    let before = format!("/bookings?after_id={}", booking.as_i64().expect("id") - 1);
+    assert_eq!(get(&app, &before, &ann).await, (200, json!([shown])));
 
     // The owner renames it; the name stays sealed under the owner's key.
     let rename = Some(json!({"user_credentials": "Ann Lee"}));

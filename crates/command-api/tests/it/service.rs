@@ -112,3 +112,44 @@ async fn past_the_requests_in_flight_the_next_is_shed_with_503() {
     // With the place free again, requests pass.
     assert_eq!(app.get("/status").await.0, 200);
 }
+
+#[tokio::test]
+async fn metrics_labels_stay_bounded_whatever_method_or_path_a_client_invents() {
+    let app = TestApp::spawn().await;
+    http_kit::metrics::prometheus();
+    for method in ["FOO", "BAR1", "QWERTY"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        for path in ["/trains", "/no-such-route-4711"] {
+            let response = app
+                .client
+                .request(method.clone(), app.url(path))
+                .send()
+                .await
+                .expect("request");
+            assert!(response.status().is_client_error(), "{}", response.status());
+        }
+    }
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for invented in ["FOO", "BAR1", "QWERTY", "no-such-route-4711"] {
+        assert!(
+            !text.contains(invented),
+            "{invented} became a label: {text}"
+        );
+    }
+    assert!(
+        text.contains(r#"http_requests_total{method="OTHER",path="/trains","#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{method="OTHER",path="unmatched","#),
+        "{text}"
+    );
+}

@@ -102,10 +102,48 @@ async fn an_invalid_limit_is_refused_naming_the_query_parameter() {
     assert_eq!(app.get("/trains?limit=ten").await, (422, parse));
     let offset = invalid(
         &["query", "offset"],
+        "Input should be between 0 and 10000",
+        "value_error",
+    );
+    assert_eq!(app.get("/trains?offset=-1").await, (422, offset.clone()));
+    assert_eq!(app.get("/trains?offset=10001").await, (422, offset));
+    assert_eq!(app.get("/trains?offset=10000").await, (200, json!([])));
+    let after_id = invalid(
+        &["query", "after_id"],
         "Input should be between 0 and 9223372036854775807",
         "value_error",
     );
-    assert_eq!(app.get("/trains?offset=-1").await, (422, offset));
+    assert_eq!(app.get("/trains?after_id=-1").await, (422, after_id));
+}
+
+#[tokio::test]
+async fn the_train_list_pages_after_an_id_in_id_order_without_repeating_a_row() {
+    let app = TestApp::spawn().await;
+    let mut created = Vec::new();
+    for seats in 1..=5 {
+        created.push(app.train(seats).await);
+    }
+    let (mut seen, mut after) = (Vec::new(), 0);
+    loop {
+        let (status, page) = app.get(&format!("/trains?limit=2&after_id={after}")).await;
+        assert_eq!(status, 200, "{page}");
+        let ids: Vec<i64> = page
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|train| train["id"].as_i64().expect("an id"))
+            .collect();
+        let Some(&last) = ids.last() else { break };
+        assert!(ids.len() <= 2, "{ids:?}");
+        seen.extend(ids);
+        after = last;
+    }
+    assert_eq!(seen, created, "every train once, in id order");
+    let (_, page) = app.get(&format!("/trains?after_id={}", created[2])).await;
+    assert_eq!(
+        page,
+        json!([train_view(created[3], 4), train_view(created[4], 5)])
+    );
 }
 
 #[tokio::test]

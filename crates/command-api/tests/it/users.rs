@@ -331,6 +331,21 @@ async fn only_admins_list_accounts_and_change_roles() {
             ])
         )
     );
+    let after = send(
+        &app,
+        Method::GET,
+        &format!("/api/users/allusers?limit=1&after_id={tom}"),
+        Some(&ann_token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (after.status, after.body),
+        (
+            200,
+            json!([{"id": ann, "username": "ann", "email": "ann@example.org", "role": "admin"}])
+        )
+    );
     let missing = send(
         &app,
         Method::PUT,

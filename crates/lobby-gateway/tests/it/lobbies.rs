@@ -95,6 +95,32 @@ async fn invalid_input_is_a_422_listing_the_problem() {
 }
 
 #[tokio::test]
+async fn the_lobby_list_pages_after_an_id_and_bounds_its_offset() {
+    let stack = Stack::start(1, |_| {}).await;
+    let gateway = stack.gateway();
+    let mut lobbies = Vec::new();
+    for _ in 0..3 {
+        let train = stack.train(10).await;
+        lobbies.push(json!({ "train_id": train, "id": stack.lobby(train).await }));
+    }
+    let first = lobbies[0]["id"].as_i64().expect("id");
+    let (status, body) = stack
+        .get(gateway.url(&format!("/lobbies?limit=1&after_id={first}")))
+        .await;
+    assert_eq!((status, body), (200, json!([lobbies[1].clone()])));
+    let (status, body) = stack
+        .get(gateway.url(&format!("/ls/lobbies?after_id={first}")))
+        .await;
+    assert_eq!((status, body), (200, json!(lobbies[1..])));
+    let (status, body) = stack.get(gateway.url("/lobbies?offset=10001")).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "offset"]));
+    let (status, body) = stack.get(gateway.url("/lobbies?offset=1&after_id=1")).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "after_id"]));
+}
+
+#[tokio::test]
 async fn removing_the_train_closes_its_lobby() {
     let stack = Stack::start(1, |_| {}).await;
     let train = stack.train(10).await;

@@ -166,3 +166,29 @@ async fn a_body_without_a_content_type_is_read_as_json() {
         json!({"train_id": 1, "user_credentials": "Tom", "id": 1})
     );
 }
+
+#[tokio::test]
+async fn a_deep_offset_or_an_offset_with_after_id_is_refused_on_every_list() {
+    let deep = invalid(
+        &["query", "offset"],
+        "Input should be between 0 and 10000",
+        "value_error",
+    );
+    let both = invalid(
+        &["query", "after_id"],
+        "Use either offset or after_id, not both",
+        "value_error",
+    );
+    let mut cases = Vec::new();
+    for list in ["/trains", "/bookings"] {
+        for query in ["offset=10001", "offset=9223372036854775807"] {
+            let path = format!("{list}?{query}");
+            cases.push(case(Method::GET, &path, "", 422, &deep));
+        }
+        for query in ["offset=0&after_id=1", "after_id=1&offset=5"] {
+            let path = format!("{list}?{query}");
+            cases.push(case(Method::GET, &path, "", 422, &both));
+        }
+    }
+    refused_without_a_trace(cases).await;
+}
