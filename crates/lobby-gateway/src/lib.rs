@@ -154,16 +154,16 @@ pub struct Settings {
 
     /// Longest a client may take to send a request's headers, in milliseconds; then the
     /// connection is closed (slowloris clients cannot hold connections).
-    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(id = "gateway_header_read_timeout_ms", value_name = "MS", long = "gateway-header-read-timeout-ms", env = "GATEWAY_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_read_timeout_ms: u64,
 
     /// Most connections open at once (an upgraded websocket no longer counts; see
     /// GATEWAY_MAX_WEBSOCKETS); more wait to be accepted.
-    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 4_096, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(id = "gateway_max_connections", value_name = "COUNT", long = "gateway-max-connections", env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 4_096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
     /// Longest a request to the gateway may take before it is answered 503, in milliseconds.
-    #[arg(long, env = "GATEWAY_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(id = "gateway_request_timeout_ms", value_name = "MS", long = "gateway-request-timeout-ms", env = "GATEWAY_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
 
     /// Largest accepted request body, in bytes.
