@@ -42,6 +42,11 @@ pub struct Settings {
     )]
     pub listen: SocketAddr,
 
+    /// Serve `/metrics` on this address only, off the public port (compose does). Unset:
+    /// on the public port.
+    #[arg(long, env = "METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Redis URL for Idempotency-Key replies; without it the header is ignored.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
@@ -140,6 +145,7 @@ impl Settings {
     pub fn with_listen(listen: SocketAddr) -> Self {
         Self {
             listen,
+            metrics_listen: None,
             redis_url: None,
             redis_key_prefix: "booking:".into(),
             idempotency_ttl_secs: 86_400,
@@ -396,7 +402,7 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .route("/status", get(status))
         .route("/health/ready", get(ready))
-        .merge(routes::service())
+        .merge(routes::service(settings.metrics_listen.is_some()))
         .merge(http_kit::openapi::serve(openapi::api()))
         .merge(trains::routes())
         .merge(bookings::routes())
@@ -451,7 +457,22 @@ pub async fn run(
         header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
         max_connections: settings.max_connections as usize,
     };
-    let served = http_kit::serve(listener, router(state), limits, shutdown.cancelled_owned()).await;
+    let metrics = settings.metrics_listen;
+    let served = tokio::try_join!(
+        http_kit::serve(
+            listener,
+            router(state),
+            limits,
+            shutdown.clone().cancelled_owned()
+        ),
+        async {
+            match metrics {
+                Some(address) => routes::serve_metrics(address, shutdown.cancelled_owned()).await,
+                None => Ok(()),
+            }
+        },
+    )
+    .map(|_| ());
     tracker.close();
     tracker.wait().await;
     served

@@ -31,11 +31,31 @@ impl StatusBody {
     }
 }
 
-/// `/health/live` and `/metrics`; readiness differs per service, so each adds its own.
-pub fn service<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/health/live", get(live))
+/// `/health/live`, and `/metrics` unless `metrics_elsewhere` (it is then served by
+/// [`serve_metrics`] on an address of its own); readiness differs per service, so each adds
+/// its own.
+pub fn service<S: Clone + Send + Sync + 'static>(metrics_elsewhere: bool) -> Router<S> {
+    let router = Router::new().route("/health/live", get(live));
+    if metrics_elsewhere {
+        router
+    } else {
+        router.route("/metrics", get(crate::metrics::render))
+    }
+}
+
+/// Serves `/metrics` alone on `address` until `shutdown`: off the public port, where only the
+/// scraper reaches it.
+pub async fn serve_metrics(
+    address: std::net::SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    let router = Router::new()
         .route("/metrics", get(crate::metrics::render))
+        .fallback(not_found);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 async fn live() -> Json<serde_json::Value> {

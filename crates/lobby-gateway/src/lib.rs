@@ -53,6 +53,16 @@ pub struct Settings {
     )]
     pub listen: SocketAddr,
 
+    /// Serve `/metrics` on this address only, off the public port (compose does). Unset: on
+    /// the public port.
+    #[arg(
+        id = "gateway_metrics_listen",
+        value_name = "ADDRESS",
+        long = "gateway-metrics-listen",
+        env = "GATEWAY_METRICS_LISTEN"
+    )]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Command API base URLs, comma separated; `/ts/...` and start-booking spread over them.
     #[arg(
         long = "command-api-urls",
@@ -214,6 +224,7 @@ impl Settings {
     pub fn new(listen: SocketAddr, upstreams: Vec<String>) -> Self {
         Self {
             listen,
+            metrics_listen: None,
             upstreams,
             upstream_timeout_ms: 10_000,
             breaker_failures: 5,
@@ -416,7 +427,7 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(gateway_status))
         .route("/health/ready", get(ready))
         .route("/openapi.json", get(openapi::document))
-        .merge(routes::service())
+        .merge(routes::service(settings.metrics_listen.is_some()))
         .merge(openapi::docs())
         .route("/ts", any(upstream::forward))
         .route("/ts/{*rest}", any(upstream::forward))
@@ -449,7 +460,22 @@ pub async fn run(
         header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
         max_connections: settings.max_connections as usize,
     };
-    let served = http_kit::serve(listener, router(state), limits, shutdown.cancelled_owned()).await;
+    let metrics = settings.metrics_listen;
+    let served = tokio::try_join!(
+        http_kit::serve(
+            listener,
+            router(state),
+            limits,
+            shutdown.clone().cancelled_owned()
+        ),
+        async {
+            match metrics {
+                Some(address) => routes::serve_metrics(address, shutdown.cancelled_owned()).await,
+                None => Ok(()),
+            }
+        },
+    )
+    .map(|_| ());
     tracker.close();
     tracker.wait().await;
     served

@@ -153,3 +153,35 @@ async fn metrics_labels_stay_bounded_whatever_method_or_path_a_client_invents() 
         "{text}"
     );
 }
+
+/// With `METRICS_LISTEN`, `/metrics` leaves the public port for an address of its own.
+#[tokio::test]
+async fn metrics_can_move_off_the_public_port() {
+    let address = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("an address")
+    };
+    let app = TestApp::spawn_with(|settings| settings.metrics_listen = Some(address)).await;
+    // The recorder is installed on first use; install it before the requests it should count.
+    http_kit::metrics::prometheus();
+    assert_eq!(app.get("/status").await.0, 200);
+    assert_eq!(app.get("/metrics").await.0, 404);
+    let scraped = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            // The metrics server binds as the service starts; poll until it answers.
+            if let Ok(response) = reqwest::get(format!("http://{address}/metrics")).await {
+                return response;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the metrics address answers");
+    assert_eq!(scraped.status().as_u16(), 200);
+    let text = scraped.text().await.expect("text");
+    assert!(text.contains("http_requests_total"), "{text}");
+    let status = reqwest::get(format!("http://{address}/status"))
+        .await
+        .expect("an answer");
+    assert_eq!(status.status().as_u16(), 404, "only /metrics lives there");
+}
