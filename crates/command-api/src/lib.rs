@@ -212,6 +212,11 @@ impl AppState {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         commands::migrate(&pool).await?;
+        // A read database made anew must not hand out an id the log already holds.
+        let read = Ids::new(pool.clone()).move_past_the_log(&store).await?;
+        if read > 0 {
+            tracing::info!(events = read, "moved the id sequences past the event log");
+        }
         let executor = ExecutorSettings {
             retries: settings.command_retries,
             max_batch: usize::from(settings.command_batch_max),

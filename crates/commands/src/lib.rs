@@ -18,7 +18,7 @@ pub use cause::{ACTOR, Cause, Origin};
 pub use event_store::checkpoint::Follower;
 pub use executor::{CommandError, Decided, Executor, ExecutorSettings, SharedError};
 pub use freshness::Freshness;
-pub use ids::Ids;
+pub use ids::{Ids, IdsError};
 pub use reactor::Reactor;
 
 use sqlx::PgPool;

@@ -297,6 +297,11 @@ impl AppState {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         commands::migrate(&pool).await?;
+        // A read database made anew must not hand out an id the log already holds.
+        let read = Ids::new(pool.clone()).move_past_the_log(&store).await?;
+        if read > 0 {
+            tracing::info!(events = read, "moved the id sequences past the event log");
+        }
         anyhow::ensure!(
             !settings.upstreams.is_empty(),
             "at least one command API URL is needed"
