@@ -82,8 +82,8 @@ where
 pub struct SocketCaller(pub Caller);
 
 #[derive(Deserialize)]
-pub(crate) struct AccessTokenQuery {
-    pub(crate) access_token: Option<String>,
+struct AccessTokenQuery {
+    access_token: Option<String>,
 }
 
 impl<S> FromRequestParts<S> for SocketCaller
@@ -95,18 +95,19 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let ring = Arc::<KeyRing>::from_ref(state);
-        if let Some(token) = bearer_token(&parts.headers) {
-            return Ok(Self(authenticate(&ring, token).await?));
-        }
-        let query = Query::<AccessTokenQuery>::try_from_uri(&parts.uri)
-            .map_err(|_| ApiError::NotAuthenticated)?;
-        let token = query
-            .0
-            .access_token
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::NotAuthenticated)?;
+        let token = socket_token(parts).ok_or(ApiError::NotAuthenticated)?;
         Ok(Self(authenticate(&ring, &token).await?))
     }
+}
+
+/// The token of a websocket upgrade: the `Authorization: Bearer` header's, or else a non-empty
+/// `?access_token=`.
+pub(crate) fn socket_token(parts: &Parts) -> Option<String> {
+    if let Some(token) = bearer_token(&parts.headers) {
+        return Some(token.to_owned());
+    }
+    let query = Query::<AccessTokenQuery>::try_from_uri(&parts.uri).ok()?;
+    query.0.access_token.filter(|token| !token.is_empty())
 }
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme in any case, as

@@ -5,9 +5,9 @@
 //! Both services keep one [`Door`] in their state and take [`Access`], [`AdminAccess`] or, on a
 //! websocket upgrade, [`SocketAccess`] as handler arguments.
 
-use crate::caller::{AccessTokenQuery, authenticate, bearer_token};
+use crate::caller::{authenticate, bearer_token, socket_token};
 use crate::{Caller, KeyRing};
-use axum::extract::{FromRef, FromRequestParts, Query};
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use domain::UserId;
 use http_kit::ApiError;
@@ -125,7 +125,12 @@ where
 {
     type Rejection = ApiError;
 
+    /// A layer that has let the caller in already (the idempotency layer does, to key its
+    /// replies by caller) leaves the `Access` in the request: the token is verified once.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if let Some(access) = parts.extensions.get::<Access>() {
+            return Ok(*access);
+        }
         let door = Arc::<Door>::from_ref(state);
         door.enter(bearer_token(&parts.headers)).await
     }
@@ -166,14 +171,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let door = Arc::<Door>::from_ref(state);
-        if let Some(token) = bearer_token(&parts.headers) {
-            return Ok(Self(door.enter(Some(token)).await?));
-        }
-        let query = Query::<AccessTokenQuery>::try_from_uri(&parts.uri).ok();
-        let token = query
-            .and_then(|q| q.0.access_token)
-            .filter(|t| !t.is_empty());
-        Ok(Self(door.enter(token.as_deref()).await?))
+        Ok(Self(door.enter(socket_token(parts).as_deref()).await?))
     }
 }
 

@@ -78,8 +78,15 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     // Keys are the caller's own: two callers' keys never meet. A request the handler will
     // refuse as unauthenticated keys under nobody, and is refused again on a retry.
     let caller = match auth::Access::from_request_parts(&mut parts, &state).await {
-        Ok(auth::Access::Signed(caller)) => caller.user_id.to_string(),
-        _ => String::new(),
+        Ok(access) => {
+            // The handler takes it from here rather than verifying the token again.
+            parts.extensions.insert(access);
+            access
+                .actor()
+                .map(|user| user.to_string())
+                .unwrap_or_default()
+        }
+        Err(_) => String::new(),
     };
     // Read here, outside the deadline layer, so bounded here by the same deadline.
     let settings = &state.inner.settings;

@@ -3,6 +3,7 @@
 //! connection, and a cap on open connections, past which new ones wait in the listen backlog.
 //! Otherwise it serves as `axum::serve` does: HTTP/1 and HTTP/2 with upgrades (websockets),
 //! the peer's address as `ConnectInfo`, and a graceful shutdown that lets open requests finish.
+//! `/metrics` may be served beside it on an address of its own (see `routes::service`).
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -26,9 +27,37 @@ pub struct ServeLimits {
     pub max_connections: usize,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then waits for the open
-/// connections to finish their requests.
+/// Serves `router` on `listener`, and `/metrics` alone on `metrics` if given, until `shutdown`
+/// completes; then waits for the open connections to finish their requests.
 pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    metrics: Option<SocketAddr>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stop, mut stopped) = watch::channel(false);
+    let public = async {
+        let served = accept(listener, router, limits, shutdown).await;
+        let _ = stop.send(true);
+        served
+    };
+    let metrics = async {
+        match metrics {
+            Some(address) => {
+                let stopped = async move {
+                    let _ = stopped.wait_for(|stopped| *stopped).await;
+                };
+                crate::routes::serve_metrics(address, stopped).await
+            }
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(public, metrics).map(|_| ())
+}
+
+/// The accept loop of [`serve`].
+async fn accept(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,

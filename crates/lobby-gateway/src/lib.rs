@@ -466,21 +466,14 @@ pub async fn run(
         max_connections: settings.max_connections as usize,
     };
     let metrics = settings.metrics_listen;
-    let served = tokio::try_join!(
-        http_kit::serve(
-            listener,
-            router(state),
-            limits,
-            shutdown.clone().cancelled_owned()
-        ),
-        async {
-            match metrics {
-                Some(address) => routes::serve_metrics(address, shutdown.cancelled_owned()).await,
-                None => Ok(()),
-            }
-        },
+    let served = http_kit::serve(
+        listener,
+        router(state),
+        limits,
+        metrics,
+        shutdown.cancelled_owned(),
     )
-    .map(|_| ());
+    .await;
     tracker.close();
     tracker.wait().await;
     served

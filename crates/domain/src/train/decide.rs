@@ -7,7 +7,7 @@ use super::{
     ActiveTrain, BookingCancelReason, TrainCommand, TrainDetails, TrainEvent, TrainState,
     TrainUpdate, Traveller, state,
 };
-use crate::{Decider, SeatCount};
+use crate::{BookingId, Decider, SeatCount};
 use chrono::{DateTime, Utc};
 
 /// The train decider.
@@ -207,13 +207,12 @@ fn decide_active(
             if !train.bookings.contains_key(&booking_id) {
                 return Err(TrainError::BookingNotFound);
             }
-            Ok(vec![TrainEvent::BookingCancelled {
-                train_id: train.train_id,
+            Ok(vec![cancelled(
+                train,
                 booking_id,
-                reason: BookingCancelReason::Requested,
-                seats_left: train.seats_left() + 1,
-                cancelled_at: at,
-            }])
+                BookingCancelReason::Requested,
+                at,
+            )])
         }
         TrainCommand::CancelErasedOwnersBooking {
             booking_id,
@@ -229,14 +228,29 @@ fn decide_active(
             if !owned || departed {
                 return Ok(vec![]);
             }
-            Ok(vec![TrainEvent::BookingCancelled {
-                train_id: train.train_id,
+            Ok(vec![cancelled(
+                train,
                 booking_id,
-                reason: BookingCancelReason::OwnerErased,
-                seats_left: train.seats_left() + 1,
-                cancelled_at: at,
-            }])
+                BookingCancelReason::OwnerErased,
+                at,
+            )])
         }
+    }
+}
+
+/// The cancellation of one active booking of `train`, which gives its seat back.
+fn cancelled(
+    train: &ActiveTrain,
+    booking_id: BookingId,
+    reason: BookingCancelReason,
+    at: DateTime<Utc>,
+) -> TrainEvent {
+    TrainEvent::BookingCancelled {
+        train_id: train.train_id,
+        booking_id,
+        reason,
+        seats_left: train.seats_left() + 1,
+        cancelled_at: at,
     }
 }
 

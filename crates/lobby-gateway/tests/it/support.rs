@@ -348,13 +348,21 @@ pub async fn until_confirmed(socket: &mut Socket, booking: i64) -> Vec<Value> {
 
 /// The close code the server ends `socket` with.
 pub async fn close_code(socket: &mut Socket) -> u16 {
+    close_frame(socket).await.0
+}
+
+/// The code and reason of the close frame `socket` gets (1005 and no reason for a close frame
+/// without a body).
+pub async fn close_frame(socket: &mut Socket) -> (u16, String) {
     loop {
         let message = tokio::time::timeout(PATIENCE, socket.next())
             .await
             .expect("a close in time");
         match message {
-            Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
-            Some(Ok(Message::Close(None))) => return 1005,
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (u16::from(frame.code), frame.reason.to_string());
+            }
+            Some(Ok(Message::Close(None))) => return (1005, String::new()),
             Some(Ok(_)) => {}
             Some(Err(e)) => panic!("no close frame: {e}"),
             None => panic!("the socket ended without a close frame"),

@@ -1,7 +1,7 @@
 //! A websocket client's bounds: sockets per client, chat per member, and members that stop
 //! answering are dropped.
 
-use crate::support::{PATIENCE, Stack, close_code, next_json, next_of, say};
+use crate::support::{PATIENCE, Stack, close_code, close_frame, next_json, next_of, say};
 use futures_util::StreamExt;
 use std::time::Duration;
 
@@ -132,18 +132,4 @@ async fn a_member_further_behind_than_a_replay_may_go_is_told_to_resync() {
     let mut behind = stack.gateway().ws(&format!("{path}?after={seen}")).await;
     let (code, reason) = close_frame(&mut behind).await;
     assert_eq!((code, reason.as_str()), (1008, "resync"));
-}
-
-/// The code and reason of the close frame `socket` gets.
-async fn close_frame(socket: &mut crate::support::Socket) -> (u16, String) {
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a close in time")
-            .expect("the socket is open")
-            .expect("a readable message");
-        if let tokio_tungstenite::tungstenite::Message::Close(Some(frame)) = message {
-            return (u16::from(frame.code), frame.reason.to_string());
-        }
-    }
 }
