@@ -157,6 +157,27 @@ where
     }
 }
 
+/// Who looks at a public path: the signed-in caller when a token comes with the request (a
+/// bad one is a 401, not silently ignored), nobody otherwise or when the door is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visitor(pub Option<Caller>);
+
+impl<S> FromRequestParts<S> for Visitor
+where
+    Arc<Door>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let door = Arc::<Door>::from_ref(state);
+        match (door.as_ref(), bearer_token(&parts.headers)) {
+            (Door::Required(ring), Some(token)) => Ok(Self(Some(authenticate(ring, token).await?))),
+            _ => Ok(Self(None)),
+        }
+    }
+}
+
 /// Access on a websocket upgrade: the token may also come as `?access_token=`, since browsers
 /// cannot set headers on one (the header wins). A refusal is an HTTP 401, before the upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@ mod vault;
 
 pub use caller::{Admin, Caller, SocketCaller, authenticate, bearer_token};
 pub use claims::{Claims, ISSUER};
-pub use door::{Access, AdminAccess, AuthMode, Door, NoKeyRing, SocketAccess};
+pub use door::{Access, AdminAccess, AuthMode, Door, NoKeyRing, SocketAccess, Visitor};
 pub use key_ring::{
     KeyRing, KeyRingError, KeyRingSettings, LEEWAY, RELOAD_UNKNOWN_KID_EVERY, SignError, TokenError,
 };

@@ -10,7 +10,7 @@ mod travellers;
 use crate::AppState;
 use crate::idempotency::Attempt;
 use crate::trains::on_train;
-use auth::Access;
+use auth::{Access, Caller};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -42,6 +42,20 @@ pub(crate) struct BookingView {
     /// The traveller's name; `Erased traveller` once its account is erased.
     user_credentials: String,
     id: i64,
+    /// The seat, such as `2-14`; `null` for a booking made before seats existed.
+    #[schema(example = "1-3")]
+    seat: Option<String>,
+    /// What the booking cost; `null` for a booking made before prices existed.
+    price: Option<PriceView>,
+}
+
+/// An amount of money: whole minor units (cents) of `currency`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PriceView {
+    #[schema(example = 1500)]
+    pub(crate) amount: i64,
+    #[schema(example = "EUR")]
+    pub(crate) currency: String,
 }
 
 /// A row of the read model: the traveller's name is sealed when the booking has an owner.
@@ -51,9 +65,14 @@ struct Row {
     user_credentials: String,
     id: i64,
     owner_id: Option<i64>,
+    seat: Option<String>,
+    price_amount: Option<i64>,
+    price_currency: Option<String>,
 }
 
-const COLUMNS: &str = "SELECT train_id, user_credentials, id, owner_id FROM read_models.bookings";
+const COLUMNS: &str =
+    "SELECT train_id, user_credentials, id, owner_id, seat, price_amount, price_currency
+                       FROM read_models.bookings";
 
 /// `rows` as the API shows them, their travellers' names opened.
 async fn views(state: &AppState, rows: Vec<Row>) -> Result<Vec<BookingView>, ApiError> {
@@ -71,6 +90,11 @@ async fn views(state: &AppState, rows: Vec<Row>) -> Result<Vec<BookingView>, Api
             train_id: row.train_id,
             user_credentials,
             id: row.id,
+            seat: row.seat,
+            price: row
+                .price_amount
+                .zip(row.price_currency)
+                .map(|(amount, currency)| PriceView { amount, currency }),
         })
         .collect())
 }
@@ -217,6 +241,7 @@ impl Body for BookingHolder {
         (status = 401, description = "Not authenticated (AUTH=required)", body = crate::openapi::Detail),
         (status = 404, description = "Train to book ticket for not found", body = crate::openapi::Detail),
         (status = 400, description = "The traveller already has a booking for this train", body = crate::openapi::Detail),
+        (status = 402, description = "A traveller's booking of a priced train: hold seats and place an order", body = crate::openapi::Detail),
         (status = 409, description = "No seats left, too many concurrent changes, a request with this Idempotency-Key still in progress, or one whose outcome is not known yet (`Outcome unknown, retry later`)", body = crate::openapi::Detail),
         (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
@@ -254,6 +279,8 @@ pub(crate) async fn create(
     let command = TrainCommand::BookSeat {
         booking_id,
         user_credentials: traveller,
+        // An admin books as an operator; so does everyone with AUTH=off, as before prices.
+        operator: access.caller().is_none_or(Caller::is_admin),
         at: Utc::now(),
     };
     on_train(

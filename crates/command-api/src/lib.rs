@@ -2,9 +2,12 @@
 //! the read models. Commands answer only once the read models show them (read your writes).
 
 mod bookings;
+mod holds;
 mod idempotency;
 pub mod openapi;
 mod reactors;
+mod search;
+mod seats;
 mod trains;
 mod users;
 
@@ -137,6 +140,24 @@ pub struct Settings {
         hide_default_value = true
     )]
     pub admin_password: String,
+
+    /// Base prices of a train registered without `prices`, in minor units of its currency:
+    /// `first=<amount>,second=<amount>`. 0 is free: anyone may book such a train without
+    /// paying.
+    #[arg(long, env = "DEFAULT_PRICES", default_value = "first=0,second=0")]
+    pub default_prices: trains::BasePrices,
+
+    /// How long a hold keeps its seats, in seconds.
+    #[arg(long, env = "HOLD_TTL_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub hold_ttl_secs: u64,
+
+    /// Most live holds one traveller may have on one train.
+    #[arg(long, env = "MAX_HOLDS_PER_USER_PER_TRAIN", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_holds_per_user_per_train: u32,
+
+    /// How often the expiry timer looks for holds whose time is up, in milliseconds.
+    #[arg(long, env = "HOLD_EXPIRY_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub hold_expiry_poll_ms: u64,
 }
 
 impl Settings {
@@ -164,6 +185,13 @@ impl Settings {
             login_max_failures: 5,
             admin_email: String::new(),
             admin_password: String::new(),
+            default_prices: trains::BasePrices {
+                first: 0,
+                second: 0,
+            },
+            hold_ttl_secs: 600,
+            max_holds_per_user_per_train: 3,
+            hold_expiry_poll_ms: 500,
         }
     }
 }
@@ -249,6 +277,7 @@ impl AppState {
             accounts.as_ref().map(|accounts| Arc::clone(&accounts.ring)),
         )?;
         let targets = reactors::Targets::new(&store, executor, &tracker, &shutdown);
+        let shutdown_for_timer = shutdown.clone();
         let reactors = reactors::start(reactors::Context {
             store: &store,
             pool: &pool,
@@ -283,6 +312,11 @@ impl AppState {
                 door: Arc::new(door),
             }),
         };
+        state.inner.tracker.spawn(holds::expiry::run(
+            state.clone(),
+            Duration::from_millis(state.inner.settings.hold_expiry_poll_ms),
+            shutdown_for_timer,
+        ));
         let admin = &state.inner.settings;
         if !admin.admin_email.is_empty() {
             let created = state
@@ -356,6 +390,21 @@ impl AppState {
         &self.inner.freshness
     }
 
+    /// Base prices of a train registered without any.
+    pub(crate) fn default_prices(&self) -> trains::BasePrices {
+        self.inner.settings.default_prices
+    }
+
+    /// How long a hold lasts, and how many live holds one traveller may have on a train.
+    pub(crate) fn hold_limits(&self) -> (chrono::TimeDelta, u32) {
+        let settings = &self.inner.settings;
+        let secs = i64::try_from(settings.hold_ttl_secs).unwrap_or(86_400);
+        (
+            chrono::TimeDelta::seconds(secs),
+            settings.max_holds_per_user_per_train,
+        )
+    }
+
     pub(crate) fn read_timeout(&self) -> Duration {
         Duration::from_millis(self.inner.settings.read_your_writes_timeout_ms)
     }
@@ -410,6 +459,9 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::service(settings.metrics_listen.is_some()))
         .merge(http_kit::openapi::serve(openapi::api()))
         .merge(trains::routes())
+        .merge(seats::routes())
+        .merge(search::routes())
+        .merge(holds::routes())
         .merge(bookings::routes())
         .merge(users::routes())
         .layer(axum::middleware::from_fn_with_state(

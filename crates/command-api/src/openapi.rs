@@ -22,6 +22,11 @@ use utoipa::OpenApi;
         crate::trains::create,
         crate::trains::update,
         crate::trains::remove,
+        crate::search::search,
+        crate::seats::show,
+        crate::holds::create,
+        crate::holds::show,
+        crate::holds::release,
         crate::bookings::list,
         crate::bookings::show,
         crate::bookings::create,
@@ -41,6 +46,11 @@ use utoipa::OpenApi;
     components(schemas(
         crate::trains::NewTrain,
         crate::trains::TrainChanges,
+        crate::trains::BasePrices,
+        CoachDoc,
+        DemandTierDoc,
+        LeadTierDoc,
+        crate::holds::NewHold,
         crate::bookings::NewBooking,
         crate::bookings::BookingHolder,
         crate::users::bodies::Registration,
@@ -60,6 +70,45 @@ use utoipa::OpenApi;
     modifiers(&BearerScheme)
 )]
 struct ApiDoc;
+
+/// A coach of a new train: seats `<coach>-1` to `<coach>-<seat_count>`.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documents domain::Coach, which the domain keeps free of utoipa"
+)]
+pub(crate) struct CoachDoc {
+    /// 1 to 8 letters or digits, unique on the train.
+    #[schema(example = "1")]
+    coach: String,
+    /// `first` or `second`.
+    #[schema(example = "second")]
+    class: String,
+    #[schema(minimum = 1, maximum = 5000, example = 40)]
+    seat_count: u32,
+}
+
+/// From `from_percent` of seats taken (held or booked), prices are multiplied by `factor`
+/// percent; the highest tier reached applies.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "documents domain::DemandTier")]
+pub(crate) struct DemandTierDoc {
+    #[schema(minimum = 1, maximum = 100, example = 80)]
+    from_percent: u32,
+    #[schema(minimum = 1, maximum = 1000, example = 130)]
+    factor: u32,
+}
+
+/// With less than `within_hours` left before departure, prices are multiplied by `factor`
+/// percent; the tightest tier applies.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "documents domain::LeadTier")]
+pub(crate) struct LeadTierDoc {
+    #[schema(minimum = 1, maximum = 8760, example = 24)]
+    within_hours: u32,
+    #[schema(minimum = 1, maximum = 1000, example = 125)]
+    factor: u32,
+}
 
 /// The command API's document; the gateway fetches it to serve it again under `/ts`.
 pub fn api() -> utoipa::openapi::OpenApi {

@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use chrono::{NaiveDateTime, Utc};
 use commands::{CommandError, Origin};
 use domain::{
-    Route, SeatCount, TrainCommand, TrainDetails, TrainError, TrainId, TrainUpdate, TravelTime,
-    UserId,
+    Currency, DemandTier, Layout, LeadTier, Route, SeatCount, Tariff, TrainCommand, TrainDetails,
+    TrainError, TrainId, TrainUpdate, TravelTime, UserId,
 };
 use http_kit::{ApiError, Body, FieldError, Fields, Page, PathId, Valid};
 use serde::Serialize;
@@ -137,6 +137,25 @@ pub(crate) struct NewTrain {
     arrival_time: TravelTime,
     #[schema(value_type = i64, minimum = 0, maximum = 5000, example = 100)]
     available_seats: SeatCount,
+    /// The stations in order, 2 to 50; absent, the route's parts between dashes.
+    #[schema(value_type = Option<Vec<String>>, example = json!(["Chisinau", "Iasi", "Bucuresti"]))]
+    stops: Option<Vec<String>>,
+    /// The coaches, which must hold exactly `available_seats` seats; absent, one second-class
+    /// coach `"1"`. Seats are named `<coach>-<n>`.
+    #[schema(value_type = Option<Vec<crate::openapi::CoachDoc>>)]
+    coaches: Option<Layout>,
+    /// Base prices in minor units; absent, `DEFAULT_PRICES`.
+    #[schema(value_type = Option<BasePrices>)]
+    prices: Option<BasePrices>,
+    /// ISO 4217 code; default `EUR`.
+    #[schema(value_type = Option<String>, example = "EUR")]
+    currency: Option<Currency>,
+    /// Demand tiers replacing the defaults (see README).
+    #[schema(value_type = Option<Vec<crate::openapi::DemandTierDoc>>)]
+    demand_tiers: Option<Vec<DemandTier>>,
+    /// Lead-time tiers replacing the defaults (see README).
+    #[schema(value_type = Option<Vec<crate::openapi::LeadTierDoc>>)]
+    lead_tiers: Option<Vec<LeadTier>>,
 }
 
 impl Body for NewTrain {
@@ -145,11 +164,104 @@ impl Body for NewTrain {
         let departure_time = body.required_str("departure_time", TravelTime::parse);
         let arrival_time = body.required_str("arrival_time", TravelTime::parse);
         let available_seats = body.required_int("available_seats", SeatCount::new);
+        let stops = body.optional_value("stops", domain::stops);
+        let coaches = body.optional_value("coaches", Layout::new);
+        let prices = body.optional_value("prices", BasePrices::check);
+        let currency = body.optional_value("currency", |raw: String| Currency::parse(&raw));
+        let demand_tiers = body.optional_value("demand_tiers", tiers::demand);
+        let lead_tiers = body.optional_value("lead_tiers", tiers::lead);
         Some(Self {
             route: route?,
             departure_time: departure_time?,
             arrival_time: arrival_time?,
             available_seats: available_seats?,
+            stops: stops?,
+            coaches: coaches?,
+            prices: prices?,
+            currency: currency?,
+            demand_tiers: demand_tiers?,
+            lead_tiers: lead_tiers?,
+        })
+    }
+}
+
+/// Base prices of the two classes, in minor units of the train's currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasePrices {
+    #[schema(minimum = 0, maximum = 100_000_000, example = 2500)]
+    pub first: i64,
+    #[schema(minimum = 0, maximum = 100_000_000, example = 1500)]
+    pub second: i64,
+}
+
+impl BasePrices {
+    /// Most a base price may be, in minor units: a million in a currency of cents.
+    pub const MAX: i64 = 100_000_000;
+
+    fn check(self) -> Result<Self, String> {
+        if [self.first, self.second]
+            .iter()
+            .all(|price| (0..=Self::MAX).contains(price))
+        {
+            Ok(self)
+        } else {
+            Err(format!("prices must be between 0 and {}", Self::MAX))
+        }
+    }
+}
+
+impl std::str::FromStr for BasePrices {
+    type Err = String;
+
+    /// `first=2500,second=1500`, as `DEFAULT_PRICES` is written.
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let mut prices = (None, None);
+        for part in raw.split(',') {
+            let (class, amount) = part
+                .split_once('=')
+                .ok_or("write prices as first=<amount>,second=<amount>")?;
+            let amount: i64 = amount
+                .trim()
+                .parse()
+                .map_err(|_| format!("{amount:?} is not a whole amount"))?;
+            match class.trim() {
+                "first" => prices.0 = Some(amount),
+                "second" => prices.1 = Some(amount),
+                other => return Err(format!("unknown class {other:?}")),
+            }
+        }
+        match prices {
+            (Some(first), Some(second)) => Self { first, second }.check(),
+            _ => Err("give both classes: first=<amount>,second=<amount>".into()),
+        }
+    }
+}
+
+/// Checks of the tiers a train may bring instead of the defaults.
+mod tiers {
+    use domain::{DemandTier, LeadTier};
+
+    const MAX_TIERS: usize = 10;
+    const MAX_FACTOR: u32 = 1_000;
+
+    pub(super) fn demand(tiers: Vec<DemandTier>) -> Result<Vec<DemandTier>, String> {
+        let valid = tiers.len() <= MAX_TIERS
+            && tiers.iter().all(|t| {
+                (1..=100).contains(&t.from_percent) && (1..=MAX_FACTOR).contains(&t.factor)
+            });
+        valid.then_some(tiers).ok_or_else(|| {
+            format!("at most {MAX_TIERS} tiers, from_percent 1 to 100, factor 1 to {MAX_FACTOR}")
+        })
+    }
+
+    pub(super) fn lead(tiers: Vec<LeadTier>) -> Result<Vec<LeadTier>, String> {
+        let valid = tiers.len() <= MAX_TIERS
+            && tiers.iter().all(|t| {
+                (1..=8_760).contains(&t.within_hours) && (1..=MAX_FACTOR).contains(&t.factor)
+            });
+        valid.then_some(tiers).ok_or_else(|| {
+            format!("at most {MAX_TIERS} tiers, within_hours 1 to 8760, factor 1 to {MAX_FACTOR}")
         })
     }
 }
@@ -222,6 +334,12 @@ pub(crate) async fn create(
         departure_time,
         arrival_time,
         available_seats,
+        stops,
+        coaches,
+        prices,
+        currency,
+        demand_tiers,
+        lead_tiers,
     }): Valid<NewTrain>,
 ) -> Result<Response, ApiError> {
     // Checked here too, so a refused train does not use up an id.
@@ -230,6 +348,24 @@ pub(crate) async fn create(
             TrainError::DepartureNotBeforeArrival,
             "Train not found",
         ));
+    }
+    if coaches
+        .as_ref()
+        .is_some_and(|layout| layout.capacity() != available_seats.get())
+    {
+        return Err(refusal(TrainError::LayoutMismatch, "Train not found"));
+    }
+    let prices = prices.unwrap_or(state.default_prices());
+    let mut tariff = Tariff::new(
+        currency.unwrap_or_else(Currency::eur),
+        prices.first,
+        prices.second,
+    );
+    if let Some(demand) = demand_tiers {
+        tariff.demand = demand;
+    }
+    if let Some(lead) = lead_tiers {
+        tariff.lead = lead;
     }
     let attempt = attempt.map(|Extension(attempt)| attempt);
     let train_id = match attempt.as_ref().and_then(Attempt::earlier) {
@@ -245,6 +381,9 @@ pub(crate) async fn create(
         train_id,
         details,
         seats: available_seats,
+        stops: stops.unwrap_or_default(),
+        layout: coaches,
+        tariff,
         at: Utc::now(),
     };
     on_train(
@@ -400,6 +539,14 @@ pub(crate) async fn on_train(
     state.recorded(id, &stream, position).await
 }
 
+/// 409 naming the seats that stood in the way.
+fn seats_refused(detail: &'static str, seats: &[domain::SeatId]) -> ApiError {
+    let mut fields = serde_json::Map::new();
+    let seats: Vec<String> = seats.iter().map(ToString::to_string).collect();
+    fields.insert("seats".into(), serde_json::json!(seats));
+    ApiError::ConflictWith { detail, fields }
+}
+
 /// Maps a train command's failure to the API's statuses. `missing_train` is the 404 detail.
 pub(crate) fn command_error(
     error: CommandError<TrainError>,
@@ -429,13 +576,27 @@ fn refusal(refused: TrainError, missing_train: &'static str) -> ApiError {
             ApiError::NotFound("Booking not found")
         }
         TrainError::DuplicateBooking => ApiError::BadRequest(refused.to_string()),
-        TrainError::NoSeatsLeft | TrainError::TrainAlreadyExists => {
-            ApiError::Conflict(refused.to_string())
+        TrainError::NoSeatsLeft
+        | TrainError::TrainAlreadyExists
+        | TrainError::TrainDeparted
+        | TrainError::TooManyHolds
+        | TrainError::HoldNotActive => ApiError::Conflict(refused.to_string()),
+        TrainError::SeatsNotAvailable(seats) => seats_refused("Seats not available", &seats),
+        TrainError::SeatsInUse(seats) => seats_refused("Seats in use cannot be removed", &seats),
+        TrainError::PaymentRequired => {
+            ApiError::PaymentRequired("Payment required: hold seats and place an order")
         }
         TrainError::DepartureNotBeforeArrival => field("arrival_time"),
         TrainError::TravelTimeOutOfRange { field: name } => field(name),
         TrainError::InvalidUserCredentials { .. } => field("user_credentials"),
         TrainError::CapacityExceeded => field("available_seats"),
-        TrainError::BookingIdTaken => ApiError::internal(refused.to_string()),
+        TrainError::LayoutMismatch => field("coaches"),
+        TrainError::UnknownSeat(_)
+        | TrainError::SeatListedTwice(_)
+        | TrainError::EmptyHold
+        | TrainError::TooManySeats { .. } => field("seats"),
+        TrainError::BookingIdTaken | TrainError::HoldIdTaken => {
+            ApiError::internal(refused.to_string())
+        }
     }
 }

@@ -11,6 +11,7 @@ mod lobby;
 mod pricing;
 mod schedule;
 mod seats;
+mod stations;
 mod train;
 mod user;
 
@@ -21,13 +22,15 @@ pub use event::{
 pub use ids::{BookingId, LobbyId, TrainId, UserId};
 pub use lobby::{Lobby, LobbyCloseReason, LobbyCommand, LobbyError, LobbyEvent, LobbyState};
 pub use pricing::{
-    BadCurrency, Currency, DEFAULT_DEMAND, DEFAULT_LEAD, DemandTier, LeadTier, Quote, QuoteLine,
-    Tariff,
+    BadCurrency, Currency, DEFAULT_DEMAND, DEFAULT_LEAD, DemandTier, LeadTier, Money, Quote,
+    QuoteLine, Tariff,
 };
 pub use schedule::{Route, SeatCount, TravelTime, ValueError};
 pub use seats::{Coach, Layout, SeatClass, SeatError, SeatId};
+pub use stations::{MAX_STATION_CHARS, MAX_STOPS, StopsError, station_key, stops, stops_of_route};
 pub use train::{
-    ActiveBooking, ActiveTrain, BookingCancelReason, Holder, Train, TrainCommand, TrainDetails,
+    ActiveBooking, ActiveTrain, BadHoldId, BookingCancelReason, Hold, HoldId, HoldReleaseReason,
+    Holder, MAX_SEATS_PER_HOLD, SeatRequest, SeatUse, Train, TrainCommand, TrainDetails,
     TrainError, TrainEvent, TrainState, TrainUpdate, Traveller, user_credentials,
 };
 pub use user::{

@@ -130,12 +130,27 @@ impl Tariff {
         }
     }
 
+    /// A free tariff in `EUR`: what every train registered before prices existed has.
+    pub fn free() -> Self {
+        Self::new(Currency::eur(), 0, 0)
+    }
+
     /// Free: every seat costs 0 whatever the tiers say.
     pub fn is_free(&self) -> bool {
         self.first == 0 && self.second == 0
     }
 
-    fn base(&self, class: SeatClass) -> i64 {
+    /// The classes from the cheapest base price to the dearest; second class first on a tie.
+    pub fn classes_cheapest_first(&self) -> [SeatClass; 2] {
+        if self.first < self.second {
+            [SeatClass::First, SeatClass::Second]
+        } else {
+            [SeatClass::Second, SeatClass::First]
+        }
+    }
+
+    /// The base price of a seat of `class`, before any factor.
+    pub fn base(&self, class: SeatClass) -> i64 {
         match class {
             SeatClass::First => self.first,
             SeatClass::Second => self.second,
@@ -201,6 +216,13 @@ impl Tariff {
             lines,
         }
     }
+}
+
+/// An amount of money: whole minor units of a currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    pub amount: i64,
+    pub currency: Currency,
 }
 
 /// What a hold costs, fixed when it is made.

@@ -28,6 +28,8 @@ pub enum SeatError {
     DuplicateCoach(String),
     #[error("a train has 1 to {max} coaches")]
     CoachCount { max: usize },
+    #[error("a train has at most {max} seats")]
+    Capacity { max: u32 },
 }
 
 /// A seat: its coach and its number in the coach, from 1.
@@ -97,8 +99,9 @@ pub struct Coach {
 pub struct Layout(Vec<Coach>);
 
 impl Layout {
-    /// Most seats in one coach.
-    pub const MAX_COACH_SEATS: u32 = 500;
+    /// Most seats in one coach: as many as a train may have, since a train registered without
+    /// coaches has all its seats in one.
+    pub const MAX_COACH_SEATS: u32 = 5000;
     /// Most coaches on one train.
     pub const MAX_COACHES: usize = 50;
 
@@ -122,7 +125,13 @@ impl Layout {
                 return Err(SeatError::DuplicateCoach(coach.coach.clone()));
             }
         }
-        Ok(Self(coaches))
+        let layout = Self(coaches);
+        if layout.capacity() > Self::MAX_COACH_SEATS {
+            return Err(SeatError::Capacity {
+                max: Self::MAX_COACH_SEATS,
+            });
+        }
+        Ok(layout)
     }
 
     /// What a train registered without coaches has: one second-class coach `"1"` with `seats`
@@ -158,6 +167,47 @@ impl Layout {
                 (seat, coach.class)
             })
         })
+    }
+
+    /// The layout with `capacity` seats: seats added at the end of the last coach (a second-class
+    /// coach `"1"` when there is none), or taken away from the end, dropping coaches left
+    /// empty. Also answers the seats taken away, so the caller can check they are free.
+    pub fn resized(&self, capacity: u32) -> (Self, Vec<SeatId>) {
+        let mut coaches = self.0.clone();
+        let current = self.capacity();
+        if capacity >= current {
+            let more = capacity - current;
+            match coaches.last_mut() {
+                _ if more == 0 => {}
+                Some(last) => last.seat_count += more,
+                None => coaches.push(Coach {
+                    coach: "1".into(),
+                    class: SeatClass::Second,
+                    seat_count: more,
+                }),
+            }
+            return (Self(coaches), Vec::new());
+        }
+        let mut fewer = current - capacity;
+        let mut removed = Vec::new();
+        while fewer > 0 {
+            let Some(last) = coaches.last_mut() else {
+                break;
+            };
+            let cut = fewer.min(last.seat_count);
+            removed.extend(
+                (last.seat_count - cut + 1..=last.seat_count).map(|number| SeatId {
+                    coach: last.coach.clone(),
+                    number,
+                }),
+            );
+            last.seat_count -= cut;
+            fewer -= cut;
+            if last.seat_count == 0 {
+                coaches.pop();
+            }
+        }
+        (Self(coaches), removed)
     }
 
     /// The class of `seat`, or `None` if the train has no such seat.

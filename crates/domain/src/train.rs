@@ -10,11 +10,13 @@
 mod commands;
 mod decide;
 mod events;
+mod holds;
 mod state;
 mod traveller;
 
 pub use commands::{TrainCommand, TrainDetails, TrainUpdate};
 pub use decide::{Train, TrainError, user_credentials};
 pub use events::{BookingCancelReason, TrainEvent};
-pub use state::{ActiveBooking, ActiveTrain, TrainState};
+pub use holds::{BadHoldId, Hold, HoldId, HoldReleaseReason, MAX_SEATS_PER_HOLD, SeatRequest};
+pub use state::{ActiveBooking, ActiveTrain, SeatUse, TrainState};
 pub use traveller::{Holder, Traveller};

@@ -58,6 +58,9 @@ fn registered(train: i64) -> TrainEvent {
             arrival_time: time("2024-10-20T15:00"),
         },
         capacity: 5000,
+        stops: Vec::new(),
+        layout: None,
+        tariff: None,
         registered_at: Utc::now(),
     }
 }
@@ -69,6 +72,8 @@ fn booked(train: i64, booking: i64, seats_left: u32) -> TrainEvent {
         user_credentials: format!("user-{booking}").into(),
         seat_count: 1,
         seats_left,
+        seat: None,
+        price: None,
         booked_at: Utc::now(),
     }
 }

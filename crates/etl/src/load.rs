@@ -318,6 +318,7 @@ impl Rows {
                 details,
                 capacity,
                 registered_at,
+                ..
             } => {
                 self.version(train_id.0, details, *capacity, *registered_at, at);
                 let left = Seats {
@@ -337,6 +338,7 @@ impl Rows {
                 capacity,
                 seats_left,
                 changed_at,
+                ..
             } => {
                 self.version(train_id.0, details, *capacity, *changed_at, at);
                 let left = Seats {
@@ -409,6 +411,10 @@ impl Rows {
             } => keep_newest(&mut self.removals, train_id.0, *removed_at, at),
             // Who holds a booking is personal data; the warehouse does not keep it.
             TrainEvent::BookingHolderChanged { .. } => {}
+            // Holds are not reported on yet.
+            TrainEvent::SeatsHeld { .. }
+            | TrainEvent::HoldReleased { .. }
+            | TrainEvent::HoldExpired { .. } => {}
         }
     }
 

@@ -39,6 +39,15 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// 409 with `detail` and more fields beside it, such as the seats that were taken.
+    #[error("{detail}")]
+    ConflictWith {
+        detail: &'static str,
+        fields: serde_json::Map<String, serde_json::Value>,
+    },
+    /// 402: the caller must pay first (hold seats and place an order).
+    #[error("{0}")]
+    PaymentRequired(&'static str),
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
     /// No valid access token: 401 `Not authenticated`, with `WWW-Authenticate: Bearer`.
@@ -95,6 +104,11 @@ impl IntoResponse for ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, json!("Method Not Allowed")),
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, json!(message)),
             Self::Conflict(message) => (StatusCode::CONFLICT, json!(message)),
+            Self::ConflictWith { detail, mut fields } => {
+                fields.insert("detail".into(), json!(detail));
+                return (StatusCode::CONFLICT, axum::Json(fields)).into_response();
+            }
+            Self::PaymentRequired(detail) => (StatusCode::PAYMENT_REQUIRED, json!(detail)),
             Self::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, json!(errors)),
             Self::NotAuthenticated => return unauthorized("Not authenticated"),
             Self::Unauthorized(detail) => return unauthorized(detail),

@@ -155,6 +155,23 @@ impl Fields {
         (self.errors.len() == before).then_some(parsed)
     }
 
+    /// An optional field of any shape `T` reads from JSON (a list, an object), then checked
+    /// by `parse`: `Some(None)` when absent, `None` when invalid (with serde's or `parse`'s
+    /// reason).
+    pub fn optional_value<R: serde::de::DeserializeOwned, T, E: Display>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(R) -> Result<T, E>,
+    ) -> Option<Option<T>> {
+        let Some(raw) = self.take(name, false) else {
+            return Some(None);
+        };
+        match serde_json::from_value::<R>(raw) {
+            Ok(value) => self.check(name, Some(parse(value))).map(Some),
+            Err(e) => self.reject(name, e.to_string(), "value_error"),
+        }
+    }
+
     /// Records why a present value is invalid, if it is.
     pub fn check<T, E: Display>(
         &mut self,

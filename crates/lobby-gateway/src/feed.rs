@@ -6,7 +6,9 @@
 //! memory per connection stays bounded whatever a client does. Broadcasts carry ids and seat
 //! counts only, never a traveller's credentials.
 
-use domain::{DomainEvent, LobbyCloseReason, LobbyEvent, LobbyId, TrainEvent, TrainId};
+use domain::{
+    DomainEvent, HoldReleaseReason, LobbyCloseReason, LobbyEvent, LobbyId, TrainEvent, TrainId,
+};
 use event_store::checkpoint::Checkpoints;
 use event_store::{AnyStore, EventStore, Filter, Position, RecordedEvent};
 use serde::Serialize;
@@ -34,6 +36,21 @@ pub enum Message {
         train_id: TrainId,
         booking_id: domain::BookingId,
         seats_left: u32,
+        /// The seat; `null` for a booking made before seats existed.
+        seat: Option<domain::SeatId>,
+    },
+    /// Seats another traveller holds for now; no word of who.
+    SeatsHeld {
+        position: String,
+        train_id: TrainId,
+        seats: Vec<domain::SeatId>,
+    },
+    /// Held seats free again: `released`, `expired` or `train_removed`.
+    SeatsReleased {
+        position: String,
+        train_id: TrainId,
+        seats: Vec<domain::SeatId>,
+        reason: &'static str,
     },
     BookingCancelled {
         position: String,
@@ -214,6 +231,7 @@ pub(crate) fn message(event: &RecordedEvent) -> Option<(TrainId, Outgoing)> {
             train_id,
             booking_id,
             seats_left,
+            seat,
             ..
         }) => (
             train_id,
@@ -222,6 +240,45 @@ pub(crate) fn message(event: &RecordedEvent) -> Option<(TrainId, Outgoing)> {
                 train_id,
                 booking_id,
                 seats_left,
+                seat,
+            },
+        ),
+        DomainEvent::Train(TrainEvent::SeatsHeld {
+            train_id, seats, ..
+        }) => (
+            train_id,
+            Message::SeatsHeld {
+                position,
+                train_id,
+                seats,
+            },
+        ),
+        DomainEvent::Train(TrainEvent::HoldReleased {
+            train_id,
+            seats,
+            reason,
+            ..
+        }) => (
+            train_id,
+            Message::SeatsReleased {
+                position,
+                train_id,
+                seats,
+                reason: match reason {
+                    HoldReleaseReason::Released => "released",
+                    HoldReleaseReason::TrainRemoved => "train_removed",
+                },
+            },
+        ),
+        DomainEvent::Train(TrainEvent::HoldExpired {
+            train_id, seats, ..
+        }) => (
+            train_id,
+            Message::SeatsReleased {
+                position,
+                train_id,
+                seats,
+                reason: "expired",
             },
         ),
         DomainEvent::Train(TrainEvent::BookingCancelled {

@@ -34,6 +34,9 @@ fn train_history(t: i64) -> Vec<NewEvent> {
             arrival_time: time("2024-09-26T11:40"),
         },
         capacity: 500,
+        stops: Vec::new(),
+        layout: None,
+        tariff: None,
         registered_at: at,
     })];
     let mut seats_left = 500;
@@ -45,6 +48,8 @@ fn train_history(t: i64) -> Vec<NewEvent> {
             user_credentials: format!("traveller-{b}").into(),
             seat_count: 1,
             seats_left,
+            seat: None,
+            price: None,
             booked_at: at,
         }));
     }

@@ -10,7 +10,7 @@
 use crate::Projection;
 use chrono::{DateTime, Utc};
 use domain::TrainId;
-use domain::{DomainEvent, TrainEvent, Traveller};
+use domain::{DomainEvent, Money, TrainEvent, Traveller};
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
 
@@ -20,6 +20,8 @@ enum Change {
         user_credentials: String,
         owner_id: Option<i64>,
         booked_at: DateTime<Utc>,
+        seat: Option<String>,
+        price: Option<Money>,
     },
     Holder(String),
     Delete,
@@ -50,6 +52,8 @@ pub(crate) async fn apply(
                 booking_id,
                 user_credentials,
                 booked_at,
+                seat,
+                price,
                 ..
             }) => {
                 let insert = Change::Insert {
@@ -57,6 +61,8 @@ pub(crate) async fn apply(
                     user_credentials: stored(user_credentials),
                     owner_id: user_credentials.owner().map(|owner| owner.0),
                     booked_at: *booked_at,
+                    seat: seat.as_ref().map(ToString::to_string),
+                    price: price.clone(),
                 };
                 changes.insert(booking_id.0, insert);
             }
@@ -86,8 +92,7 @@ pub(crate) async fn apply(
         }
     }
 
-    let (mut ids, mut trains, mut users, mut owners, mut times) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut new = NewRows::default();
     let (mut renamed, mut new_holders, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
     for (id, change) in changes {
         match change {
@@ -96,12 +101,18 @@ pub(crate) async fn apply(
                 user_credentials,
                 owner_id,
                 booked_at,
+                seat,
+                price,
             } => {
-                ids.push(id);
-                trains.push(train_id);
-                users.push(user_credentials);
-                owners.push(owner_id);
-                times.push(booked_at);
+                new.ids.push(id);
+                new.trains.push(train_id);
+                new.users.push(user_credentials);
+                new.owners.push(owner_id);
+                new.times.push(booked_at);
+                new.seats.push(seat);
+                new.amounts.push(price.as_ref().map(|p| p.amount));
+                new.currencies
+                    .push(price.map(|p| p.currency.as_str().to_owned()));
             }
             Change::Holder(user) => {
                 renamed.push(id);
@@ -110,20 +121,24 @@ pub(crate) async fn apply(
             Change::Delete => deletes.push(id),
         }
     }
-    if !ids.is_empty() && fresh {
-        copy_in(tx, schema, &ids, &trains, &users, &owners, &times).await?;
-    } else if !ids.is_empty() {
+    if !new.ids.is_empty() && fresh {
+        copy_in(tx, schema, &new).await?;
+    } else if !new.ids.is_empty() {
         sqlx::query(&format!(
-            "INSERT INTO {schema}.bookings (id, train_id, user_credentials, owner_id, booked_at)
+            "INSERT INTO {schema}.bookings
+                 (id, train_id, user_credentials, owner_id, booked_at, seat, price_amount, price_currency)
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[],
-                                  $5::timestamptz[])
+                                  $5::timestamptz[], $6::text[], $7::bigint[], $8::text[])
              ON CONFLICT (id) DO UPDATE SET user_credentials = excluded.user_credentials",
         ))
-        .bind(&ids)
-        .bind(&trains)
-        .bind(&users)
-        .bind(&owners)
-        .bind(&times)
+        .bind(&new.ids)
+        .bind(&new.trains)
+        .bind(&new.users)
+        .bind(&new.owners)
+        .bind(&new.times)
+        .bind(&new.seats)
+        .bind(&new.amounts)
+        .bind(&new.currencies)
         .execute(&mut *tx)
         .await?;
     }
@@ -146,31 +161,47 @@ pub(crate) async fn apply(
     Ok(())
 }
 
+/// Column arrays of the new bookings of a batch.
+#[derive(Default)]
+struct NewRows {
+    ids: Vec<i64>,
+    trains: Vec<i64>,
+    users: Vec<String>,
+    owners: Vec<Option<i64>>,
+    times: Vec<DateTime<Utc>>,
+    seats: Vec<Option<String>>,
+    amounts: Vec<Option<i64>>,
+    currencies: Vec<Option<String>>,
+}
+
 /// Streams new rows in as CSV (quoted fields, so any text in the credentials is safe).
-async fn copy_in(
-    tx: &mut PgConnection,
-    schema: &str,
-    ids: &[i64],
-    trains: &[i64],
-    users: &[String],
-    owners: &[Option<i64>],
-    times: &[DateTime<Utc>],
-) -> Result<(), sqlx::Error> {
+async fn copy_in(tx: &mut PgConnection, schema: &str, new: &NewRows) -> Result<(), sqlx::Error> {
     use std::fmt::Write;
-    let mut csv = String::with_capacity(ids.len() * 80);
-    let rows = ids.iter().zip(trains).zip(users).zip(owners).zip(times);
-    for ((((id, train), user), owner), time) in rows {
-        let user = user.replace('"', "\"\"");
-        // An empty unquoted field is NULL in CSV.
-        let owner = owner.map(|owner| owner.to_string()).unwrap_or_default();
+    // An empty unquoted field is NULL in CSV; seats and currencies are plain letters, digits
+    // and dashes, so they need no quoting.
+    fn or_null<T: ToString>(value: Option<&T>) -> String {
+        value.map(ToString::to_string).unwrap_or_default()
+    }
+    let mut csv = String::with_capacity(new.ids.len() * 100);
+    for (i, id) in new.ids.iter().enumerate() {
+        let user = new.users[i].replace('"', "\"\"");
         // Microseconds, truncated as the binary encoding of the live path truncates them.
-        let time = time.format("%Y-%m-%dT%H:%M:%S%.6f%:z");
+        let time = new.times[i].format("%Y-%m-%dT%H:%M:%S%.6f%:z");
+        let (train, owner) = (new.trains[i], or_null(new.owners[i].as_ref()));
+        let (seat, amount) = (
+            or_null(new.seats[i].as_ref()),
+            or_null(new.amounts[i].as_ref()),
+        );
+        let currency = or_null(new.currencies[i].as_ref());
         // Writing to a String cannot fail.
-        let _ = writeln!(csv, "{id},{train},\"{user}\",{owner},{time}");
+        let _ = writeln!(
+            csv,
+            "{id},{train},\"{user}\",{owner},{time},{seat},{amount},{currency}"
+        );
     }
     let mut copy = tx
         .copy_in_raw(&format!(
-            "COPY {schema}.bookings (id, train_id, user_credentials, owner_id, booked_at) FROM STDIN (FORMAT csv)"
+            "COPY {schema}.bookings (id, train_id, user_credentials, owner_id, booked_at, seat, price_amount, price_currency) FROM STDIN (FORMAT csv)"
         ))
         .await?;
     copy.send(csv.as_bytes()).await?;

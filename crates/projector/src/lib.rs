@@ -4,10 +4,12 @@
 
 mod bookings;
 pub mod feed;
+mod holds;
 mod lobbies;
 mod projection;
 mod replay;
 mod runner;
+mod search;
 mod sorted;
 mod trains;
 mod users;

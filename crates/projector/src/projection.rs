@@ -31,11 +31,13 @@ pub struct Projection {
 
 impl Projection {
     /// Every read model.
-    pub const ALL: [Projection; 4] = [
+    pub const ALL: [Projection; 6] = [
         crate::trains::PROJECTION,
         crate::bookings::PROJECTION,
         crate::lobbies::PROJECTION,
         crate::users::PROJECTION,
+        crate::holds::PROJECTION,
+        crate::search::PROJECTION,
     ];
 
     /// A read model named `name` (its checkpoint's name too) that reads the streams starting

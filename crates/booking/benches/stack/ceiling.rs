@@ -59,6 +59,8 @@ pub fn seat_booked(n: usize) -> NewEvent {
             user_credentials: format!("traveller-{n}").into(),
             seat_count: 1,
             seats_left: 4321,
+            seat: None,
+            price: None,
             booked_at: Utc::now(),
         },
     )))

@@ -111,6 +111,7 @@ pub async fn measure(
         let command = TrainCommand::BookSeat {
             booking_id: booking,
             user_credentials: format!("lobby member {round}").into(),
+            operator: true,
             at: Utc::now(),
         };
         let appended = Instant::now();

@@ -45,6 +45,9 @@ pub(crate) async fn write_log(store: &PgEventStore) -> Position {
                 arrival_time: time("2024-09-26T11:40"),
             },
             capacity: 500,
+            stops: Vec::new(),
+            layout: None,
+            tariff: None,
             registered_at: at,
         })];
         let mut seats_left = 500;
@@ -56,6 +59,8 @@ pub(crate) async fn write_log(store: &PgEventStore) -> Position {
                 user_credentials: format!("traveller-{b}").into(),
                 seat_count: 1,
                 seats_left,
+                seat: None,
+                price: None,
                 booked_at: at,
             }));
         }

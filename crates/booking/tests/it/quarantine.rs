@@ -22,6 +22,9 @@ fn registration(train: i64) -> NewEvent {
             arrival_time: time("2024-09-26T11:40"),
         },
         capacity: 50,
+        stops: Vec::new(),
+        layout: None,
+        tariff: None,
         registered_at: Utc::now(),
     })
 }
@@ -50,6 +53,8 @@ async fn write_log(store: &PgEventStore) {
         user_credentials: "Jane Roe".into(),
         seat_count: 1,
         seats_left: 49,
+        seat: None,
+        price: None,
         booked_at: Utc::now(),
     });
     append(store, 2, booked).await;

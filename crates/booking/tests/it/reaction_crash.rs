@@ -33,6 +33,9 @@ async fn removed_trains_with_open_lobbies(store: &PgEventStore) -> Position {
                 arrival_time: time("2024-09-26T11:40"),
             },
             capacity: 10,
+            stops: Vec::new(),
+            layout: None,
+            tariff: None,
             registered_at: Utc::now(),
         };
         let opened = LobbyEvent::LobbyOpened {

@@ -6,6 +6,7 @@ mod support;
 
 mod bad_input;
 mod bookings;
+mod holds;
 mod idempotency;
 mod oversell;
 mod ownership;

@@ -90,6 +90,9 @@ async fn a_crash_on_either_side_of_the_closing_still_closes_the_lobby_exactly_on
                 train_id,
                 details,
                 capacity: 10,
+                stops: Vec::new(),
+                layout: None,
+                tariff: None,
                 registered_at: Utc::now(),
             })],
         )

@@ -4,9 +4,9 @@
 //! contract with the stored log. The exception is [`TrainDetails`]: events flatten it into
 //! their payload, so its field names are part of that contract too.
 
-use super::Traveller;
-use crate::{BookingId, Route, SeatCount, TrainId, TravelTime, UserId};
-use chrono::{DateTime, Utc};
+use super::{HoldId, SeatRequest, Traveller};
+use crate::{BookingId, Layout, Route, SeatCount, Tariff, TrainId, TravelTime, UserId};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A train's details as a whole, as they stand after a change.
@@ -33,6 +33,12 @@ pub enum TrainCommand {
         train_id: TrainId,
         details: TrainDetails,
         seats: SeatCount,
+        /// The stations in order; empty means the route's parts.
+        stops: Vec<String>,
+        /// The coaches, which must hold exactly `seats` seats; `None` is one second-class
+        /// coach of `seats` seats.
+        layout: Option<Layout>,
+        tariff: Tariff,
         at: DateTime<Utc>,
     },
     Update {
@@ -42,9 +48,33 @@ pub enum TrainCommand {
     Remove {
         at: DateTime<Utc>,
     },
+    /// A booking of the best free seat of the cheapest class with a seat free, without a
+    /// hold. On a priced train only an operator may book so, at the price of the moment and
+    /// without payment; travellers hold seats and pay for them.
     BookSeat {
         booking_id: BookingId,
         user_credentials: Traveller,
+        operator: bool,
+        at: DateTime<Utc>,
+    },
+    /// Sets seats aside for `owner` until `at + ttl`, priced now. Refused beyond
+    /// `max_holds` live holds of the owner on this train.
+    HoldSeats {
+        hold_id: HoldId,
+        owner: UserId,
+        request: SeatRequest,
+        ttl: TimeDelta,
+        max_holds: u32,
+        at: DateTime<Utc>,
+    },
+    /// Lets a live hold's seats go.
+    ReleaseHold {
+        hold_id: HoldId,
+        at: DateTime<Utc>,
+    },
+    /// Records the end of every hold past its time at `at`; nothing when there is none, so
+    /// the expiry timer may repeat it freely.
+    ExpireHolds {
         at: DateTime<Utc>,
     },
     /// A new traveller for a booking; an account's booking keeps its owner.

@@ -4,10 +4,10 @@
 //! changes state, which is `evolve`'s job in `state`.
 
 use super::{
-    ActiveTrain, BookingCancelReason, TrainCommand, TrainDetails, TrainEvent, TrainState,
-    TrainUpdate, Traveller, state,
+    ActiveTrain, BookingCancelReason, HoldReleaseReason, TrainCommand, TrainDetails, TrainEvent,
+    TrainState, TrainUpdate, Traveller, holds, state,
 };
-use crate::{BookingId, Decider, SeatCount};
+use crate::{BookingId, Decider, Layout, Money, SeatCount, SeatId};
 use chrono::{DateTime, Utc};
 
 /// The train decider.
@@ -39,6 +39,35 @@ pub enum TrainError {
     /// A new traveller of another account (or of none) for an account's booking.
     #[error("A booking keeps its owner")]
     OwnerChange,
+    #[error("coaches must hold exactly available_seats seats")]
+    LayoutMismatch,
+    /// A traveller's booking of a priced train without a hold and an order.
+    #[error("Payment required: hold seats and place an order")]
+    PaymentRequired,
+    #[error("Train has departed")]
+    TrainDeparted,
+    #[error("Too many active holds")]
+    TooManyHolds,
+    /// Some of the seats asked for are booked or held: these ones (none named when a number of
+    /// seats of a class was asked for).
+    #[error("Seats not available")]
+    SeatsNotAvailable(Vec<SeatId>),
+    #[error("seat {0} is not on this train")]
+    UnknownSeat(SeatId),
+    #[error("seat {0} is listed twice")]
+    SeatListedTwice(SeatId),
+    #[error("a hold takes at least one seat")]
+    EmptyHold,
+    #[error("a hold takes at most {max} seats")]
+    TooManySeats { max: usize },
+    /// Released, expired or bought: nothing left to let go.
+    #[error("Hold is no longer active")]
+    HoldNotActive,
+    #[error("Hold id is already taken")]
+    HoldIdTaken,
+    /// Fewer seats would take away these seats, which are booked or held.
+    #[error("Seats in use cannot be removed")]
+    SeatsInUse(Vec<SeatId>),
 }
 
 /// Longest user credential we store.
@@ -96,14 +125,24 @@ impl Decider for Train {
                     train_id,
                     details,
                     seats,
+                    stops,
+                    layout,
+                    tariff,
                     at,
                 },
             ) => {
                 check_times(&details)?;
+                let layout = layout.unwrap_or_else(|| Layout::single(seats.get()));
+                if layout.capacity() != seats.get() {
+                    return Err(TrainError::LayoutMismatch);
+                }
                 Ok(vec![TrainEvent::TrainRegistered {
                     train_id,
                     details,
                     capacity: seats.get(),
+                    stops,
+                    layout: Some(layout),
+                    tariff: Some(tariff),
                     registered_at: at,
                 }])
             }
@@ -126,56 +165,32 @@ fn decide_active(
 ) -> Result<Vec<TrainEvent>, TrainError> {
     match command {
         TrainCommand::Register { .. } => Err(TrainError::TrainAlreadyExists),
-        TrainCommand::Update { update, at } => decide_update(train, update, at),
+        TrainCommand::Update { update, at } => {
+            holds::after_expiry(train, at, |train| decide_update(train, update, at))
+        }
         TrainCommand::Remove { at } => {
-            // Every active booking is cancelled first, so each seat's return is its own fact.
-            let mut seats_left = train.seats_left();
-            let mut events: Vec<TrainEvent> = train
-                .bookings
-                .keys()
-                .map(|&booking_id| {
-                    seats_left += 1;
-                    TrainEvent::BookingCancelled {
-                        train_id: train.train_id,
-                        booking_id,
-                        reason: BookingCancelReason::TrainRemoved,
-                        seats_left,
-                        cancelled_at: at,
-                    }
-                })
-                .collect();
-            events.push(TrainEvent::TrainRemoved {
-                train_id: train.train_id,
-                removed_at: at,
-            });
-            Ok(events)
+            holds::after_expiry(train, at, |train| Ok(remove(train, at)))
         }
         TrainCommand::BookSeat {
             booking_id,
             user_credentials,
+            operator,
             at,
-        } => {
-            let user_credentials = traveller(user_credentials)?;
-            if train.holders.contains_key(&user_credentials.holder()) {
-                return Err(TrainError::DuplicateBooking);
-            }
-            // Ids are never reused; a clash means the caller's allocator is broken.
-            if train.bookings.contains_key(&booking_id) {
-                return Err(TrainError::BookingIdTaken);
-            }
-            let seats_left = train
-                .seats_left()
-                .checked_sub(1)
-                .ok_or(TrainError::NoSeatsLeft)?;
-            Ok(vec![TrainEvent::SeatBooked {
-                train_id: train.train_id,
-                booking_id,
-                user_credentials,
-                seat_count: 1,
-                seats_left,
-                booked_at: at,
-            }])
-        }
+        } => holds::after_expiry(train, at, |train| {
+            book(train, booking_id, user_credentials, operator, at)
+        }),
+        TrainCommand::HoldSeats {
+            hold_id,
+            owner,
+            request,
+            ttl,
+            max_holds,
+            at,
+        } => holds::after_expiry(train, at, |train| {
+            holds::hold(train, hold_id, owner, request, at + ttl, max_holds, at)
+        }),
+        TrainCommand::ReleaseHold { hold_id, at } => holds::release(train, &hold_id, at),
+        TrainCommand::ExpireHolds { at } => Ok(holds::expirations(train, at)),
         TrainCommand::ChangeBookingHolder {
             booking_id,
             user_credentials,
@@ -224,7 +239,7 @@ fn decide_active(
                 .get(&booking_id)
                 .is_some_and(|booking| booking.traveller.owner() == Some(owner));
             // A train that has left keeps its bookings: they were used, and stay counted.
-            let departed = train.details.departure_time.naive() <= at.naive_utc();
+            let departed = train.departed(at);
             if !owned || departed {
                 return Ok(vec![]);
             }
@@ -236,6 +251,97 @@ fn decide_active(
             )])
         }
     }
+}
+
+/// Every active booking cancelled and every hold released, each seat's return its own fact,
+/// then the train removed.
+fn remove(train: &ActiveTrain, at: DateTime<Utc>) -> Vec<TrainEvent> {
+    let mut seats_left = train.seats_left();
+    let mut events: Vec<TrainEvent> = train
+        .bookings
+        .keys()
+        .map(|&booking_id| {
+            seats_left += 1;
+            TrainEvent::BookingCancelled {
+                train_id: train.train_id,
+                booking_id,
+                reason: BookingCancelReason::TrainRemoved,
+                seats_left,
+                cancelled_at: at,
+            }
+        })
+        .collect();
+    events.extend(train.holds.iter().map(|(hold_id, hold)| {
+        seats_left += u32::try_from(hold.seats.len()).unwrap_or(0);
+        TrainEvent::HoldReleased {
+            train_id: train.train_id,
+            hold_id: hold_id.clone(),
+            seats: hold.seats.clone(),
+            reason: HoldReleaseReason::TrainRemoved,
+            seats_left,
+            released_at: at,
+        }
+    }));
+    events.push(TrainEvent::TrainRemoved {
+        train_id: train.train_id,
+        removed_at: at,
+    });
+    events
+}
+
+/// A booking without a hold: the best free seat of the cheapest class that has one, at the
+/// price of the moment. On a priced train only an operator books so.
+fn book(
+    train: &ActiveTrain,
+    booking_id: BookingId,
+    user_credentials: Traveller,
+    operator: bool,
+    at: DateTime<Utc>,
+) -> Result<Vec<TrainEvent>, TrainError> {
+    let user_credentials = traveller(user_credentials)?;
+    if train.holders.contains_key(&user_credentials.holder()) {
+        return Err(TrainError::DuplicateBooking);
+    }
+    // Ids are never reused; a clash means the caller's allocator is broken.
+    if train.bookings.contains_key(&booking_id) {
+        return Err(TrainError::BookingIdTaken);
+    }
+    if !operator && !train.tariff.is_free() {
+        return Err(TrainError::PaymentRequired);
+    }
+    let seats_left = train
+        .seats_left()
+        .checked_sub(1)
+        .ok_or(TrainError::NoSeatsLeft)?;
+    let (seat, class) = train
+        .tariff
+        .classes_cheapest_first()
+        .into_iter()
+        .find_map(|class| {
+            let seat = train.layout.pick(class, 1, |seat| train.is_free(seat))?;
+            Some((seat.into_iter().next()?, class))
+        })
+        .ok_or(TrainError::NoSeatsLeft)?;
+    let quote = train.tariff.quote(
+        &[(seat.clone(), class)],
+        train.taken(),
+        train.capacity(),
+        at,
+        train.details.departure_time.naive(),
+    );
+    Ok(vec![TrainEvent::SeatBooked {
+        train_id: train.train_id,
+        booking_id,
+        user_credentials,
+        seat_count: 1,
+        seats_left,
+        seat: Some(seat),
+        price: Some(Money {
+            amount: quote.total,
+            currency: quote.currency,
+        }),
+        booked_at: at,
+    }])
 }
 
 /// The cancellation of one active booking of `train`, which gives its seat back.
@@ -270,18 +376,28 @@ fn decide_update(
     let seats_left = update
         .available_seats
         .map_or(train.seats_left(), SeatCount::get);
-    let capacity = train.booked() + seats_left;
+    let capacity = train.taken() + seats_left;
     if capacity > SeatCount::MAX {
         return Err(TrainError::CapacityExceeded);
     }
-    if details == train.details && capacity == train.capacity {
+    if details == train.details && capacity == train.capacity() {
         return Ok(vec![]);
+    }
+    // Seats come and go at the end of the last coach; only free ones may go.
+    let (layout, removed) = train.layout.resized(capacity);
+    let in_use: Vec<SeatId> = removed
+        .into_iter()
+        .filter(|seat| !train.is_free(seat))
+        .collect();
+    if !in_use.is_empty() {
+        return Err(TrainError::SeatsInUse(in_use));
     }
     Ok(vec![TrainEvent::TrainDetailsChanged {
         train_id: train.train_id,
         details,
         capacity,
         seats_left,
+        layout: Some(layout),
         changed_at: at,
     }])
 }

@@ -3,8 +3,8 @@
 //! Stored forever, so this file changes only by adding: a new field gets `#[serde(default)]`,
 //! a breaking change becomes a new version with an upcaster.
 
-use super::{TrainDetails, Traveller};
-use crate::{BookingId, TrainId};
+use super::{HoldId, HoldReleaseReason, TrainDetails, Traveller};
+use crate::{BookingId, Layout, Money, Quote, SeatId, Tariff, TrainId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,16 @@ pub enum TrainEvent {
         details: TrainDetails,
         /// Seats on offer; all free at registration.
         capacity: u32,
+        /// The stations in order; absent, they are the route's parts between its dashes.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stops: Vec<String>,
+        /// The coaches; absent (trains registered before seats existed), one second-class
+        /// coach `"1"` of `capacity` seats.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        layout: Option<Layout>,
+        /// How seats are priced; absent (trains registered before prices existed), free.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tariff: Option<Tariff>,
         registered_at: DateTime<Utc>,
     },
     /// Details or seats changed; carries the whole state after the change so projections
@@ -40,6 +50,10 @@ pub enum TrainEvent {
         details: TrainDetails,
         capacity: u32,
         seats_left: u32,
+        /// The coaches after the change; absent in changes recorded before seats existed,
+        /// which resized the one coach to `capacity`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        layout: Option<Layout>,
         changed_at: DateTime<Utc>,
     },
     /// Schema v2 added `seat_count`; v1 bookings, read through the upcaster, hold one seat.
@@ -51,6 +65,12 @@ pub enum TrainEvent {
         /// Seats this booking holds: always 1 until multi-seat bookings arrive.
         seat_count: u32,
         seats_left: u32,
+        /// The seat; absent for bookings made before seats existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seat: Option<SeatId>,
+        /// What the booking cost; absent for bookings made before prices existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        price: Option<Money>,
         booked_at: DateTime<Utc>,
     },
     BookingHolderChanged {
@@ -66,7 +86,37 @@ pub enum TrainEvent {
         seats_left: u32,
         cancelled_at: DateTime<Utc>,
     },
-    /// Follows the cancellation of every active booking of the train.
+    /// Seats set aside for `owner` until `expires_at`, at the price quoted when they were
+    /// taken. `seats_left` counts them as taken.
+    SeatsHeld {
+        train_id: TrainId,
+        hold_id: HoldId,
+        owner: UserId,
+        seats: Vec<SeatId>,
+        quote: Quote,
+        expires_at: DateTime<Utc>,
+        seats_left: u32,
+        held_at: DateTime<Utc>,
+    },
+    /// A hold let go before its time: its seats are free again.
+    HoldReleased {
+        train_id: TrainId,
+        hold_id: HoldId,
+        seats: Vec<SeatId>,
+        reason: HoldReleaseReason,
+        seats_left: u32,
+        released_at: DateTime<Utc>,
+    },
+    /// A hold whose time was up: its seats are free again. Recorded by the expiry timer, or
+    /// before any command that finds the hold past its time.
+    HoldExpired {
+        train_id: TrainId,
+        hold_id: HoldId,
+        seats: Vec<SeatId>,
+        seats_left: u32,
+        expired_at: DateTime<Utc>,
+    },
+    /// Follows the cancellation of every active booking and the release of every hold.
     TrainRemoved {
         train_id: TrainId,
         removed_at: DateTime<Utc>,
@@ -81,6 +131,9 @@ impl TrainEvent {
             | Self::SeatBooked { train_id, .. }
             | Self::BookingHolderChanged { train_id, .. }
             | Self::BookingCancelled { train_id, .. }
+            | Self::SeatsHeld { train_id, .. }
+            | Self::HoldReleased { train_id, .. }
+            | Self::HoldExpired { train_id, .. }
             | Self::TrainRemoved { train_id, .. } => *train_id,
         }
     }
@@ -93,6 +146,9 @@ impl crate::EventFamily for TrainEvent {
         ("SeatBooked", 2),
         ("BookingHolderChanged", 1),
         ("BookingCancelled", 1),
+        ("SeatsHeld", 1),
+        ("HoldReleased", 1),
+        ("HoldExpired", 1),
         ("TrainRemoved", 1),
     ];
 
@@ -103,6 +159,9 @@ impl crate::EventFamily for TrainEvent {
             Self::SeatBooked { .. } => "SeatBooked",
             Self::BookingHolderChanged { .. } => "BookingHolderChanged",
             Self::BookingCancelled { .. } => "BookingCancelled",
+            Self::SeatsHeld { .. } => "SeatsHeld",
+            Self::HoldReleased { .. } => "HoldReleased",
+            Self::HoldExpired { .. } => "HoldExpired",
             Self::TrainRemoved { .. } => "TrainRemoved",
         }
     }

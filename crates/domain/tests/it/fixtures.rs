@@ -6,10 +6,12 @@
 
 use crate::{at, route, time};
 use domain::{
-    BookingCancelReason, BookingId, DecodeError, DomainEvent, EmailEvent, EmailKey,
-    LobbyCloseReason, LobbyEvent, LobbyId, Role, Sealed, TrainDetails, TrainEvent, TrainId,
+    BookingCancelReason, BookingId, Coach, Currency, DecodeError, DomainEvent, EmailEvent,
+    EmailKey, HoldId, HoldReleaseReason, Layout, LobbyCloseReason, LobbyEvent, LobbyId, Money,
+    Quote, QuoteLine, Role, Sealed, SeatClass, SeatId, Tariff, TrainDetails, TrainEvent, TrainId,
     UserEvent, UserId,
 };
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -57,6 +59,9 @@ fn fixture_name(event: &DomainEvent) -> &'static str {
         DomainEvent::Train(TrainEvent::SeatBooked { .. }) => "SeatBooked",
         DomainEvent::Train(TrainEvent::BookingHolderChanged { .. }) => "BookingHolderChanged",
         DomainEvent::Train(TrainEvent::BookingCancelled { .. }) => "BookingCancelled",
+        DomainEvent::Train(TrainEvent::SeatsHeld { .. }) => "SeatsHeld",
+        DomainEvent::Train(TrainEvent::HoldReleased { .. }) => "HoldReleased",
+        DomainEvent::Train(TrainEvent::HoldExpired { .. }) => "HoldExpired",
         DomainEvent::Train(TrainEvent::TrainRemoved { .. }) => "TrainRemoved",
         DomainEvent::Lobby(LobbyEvent::LobbyOpened { .. }) => "LobbyOpened",
         DomainEvent::Lobby(LobbyEvent::LobbyClosed { .. }) => "LobbyClosed",
@@ -78,6 +83,7 @@ fn samples() -> Vec<DomainEvent> {
     let email_key =
         EmailKey("6b3a55e0261b0304143f805a24924d0c1c44524821305f31d9277843b8a10f4e".into());
     let profile = Sealed("AAECAwQFBgcICQoLzL8kQ1yCi0mZvU5BJ7V7vQ".into());
+    let hold_id = HoldId::parse("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").expect("a hold id");
     vec![
         TrainEvent::TrainRegistered {
             train_id,
@@ -87,6 +93,10 @@ fn samples() -> Vec<DomainEvent> {
                 arrival_time: time("2024-09-25T18:45"),
             },
             capacity: 120,
+            // Registered before seats and prices: the shape every older train has.
+            stops: Vec::new(),
+            layout: None,
+            tariff: None,
             registered_at: at(0),
         }
         .into(),
@@ -100,6 +110,7 @@ fn samples() -> Vec<DomainEvent> {
             },
             capacity: 150,
             seats_left: 148,
+            layout: None,
             changed_at: at(5),
         }
         .into(),
@@ -109,6 +120,8 @@ fn samples() -> Vec<DomainEvent> {
             user_credentials: "alice@example.com".into(),
             seat_count: 1,
             seats_left: 119,
+            seat: None,
+            price: None,
             booked_at: at(10),
         }
         .into(),
@@ -125,6 +138,49 @@ fn samples() -> Vec<DomainEvent> {
             reason: BookingCancelReason::TrainRemoved,
             seats_left: 120,
             cancelled_at: at(20),
+        }
+        .into(),
+        TrainEvent::SeatsHeld {
+            train_id,
+            hold_id: hold_id.clone(),
+            owner: user_id,
+            seats: vec![seat("2-14"), seat("2-15")],
+            quote: Quote {
+                total: 3450,
+                currency: Currency::eur(),
+                lines: vec![
+                    QuoteLine {
+                        seat: seat("2-14"),
+                        class: SeatClass::Second,
+                        amount: 1725,
+                    },
+                    QuoteLine {
+                        seat: seat("2-15"),
+                        class: SeatClass::Second,
+                        amount: 1725,
+                    },
+                ],
+            },
+            expires_at: at(22),
+            seats_left: 117,
+            held_at: at(12),
+        }
+        .into(),
+        TrainEvent::HoldReleased {
+            train_id,
+            hold_id: hold_id.clone(),
+            seats: vec![seat("2-14"), seat("2-15")],
+            reason: HoldReleaseReason::Released,
+            seats_left: 119,
+            released_at: at(14),
+        }
+        .into(),
+        TrainEvent::HoldExpired {
+            train_id,
+            hold_id,
+            seats: vec![seat("2-14"), seat("2-15")],
+            seats_left: 119,
+            expired_at: at(22),
         }
         .into(),
         TrainEvent::TrainRemoved {
@@ -186,6 +242,73 @@ fn samples() -> Vec<DomainEvent> {
         }
         .into(),
     ]
+}
+
+fn seat(raw: &str) -> SeatId {
+    SeatId::parse(raw).expect("a valid seat")
+}
+
+/// The fields seats and prices added to older event types are optional, so the fixtures above
+/// keep the older shape; this pins the shape they take when present.
+#[test]
+fn seats_and_prices_are_stored_in_their_own_fields() {
+    let registered = TrainEvent::TrainRegistered {
+        train_id: TrainId(7),
+        details: TrainDetails {
+            route: route("Chisinau-Iasi-Bucuresti"),
+            departure_time: time("2024-09-25T06:30"),
+            arrival_time: time("2024-09-25T18:45"),
+        },
+        capacity: 3,
+        stops: vec!["Chisinau".into(), "Iasi".into(), "Bucuresti".into()],
+        layout: Some(
+            Layout::new(vec![Coach {
+                coach: "1".into(),
+                class: SeatClass::First,
+                seat_count: 3,
+            }])
+            .expect("a valid layout"),
+        ),
+        tariff: Some(Tariff {
+            demand: Vec::new(),
+            lead: Vec::new(),
+            ..Tariff::new(Currency::eur(), 2500, 1500)
+        }),
+        registered_at: at(0),
+    };
+    let stored = json!({
+        "type": "TrainRegistered", "train_id": 7, "route": "Chisinau-Iasi-Bucuresti",
+        "departure_time": "2024-09-25T06:30", "arrival_time": "2024-09-25T18:45",
+        "capacity": 3, "stops": ["Chisinau", "Iasi", "Bucuresti"],
+        "layout": [{"coach": "1", "class": "first", "seat_count": 3}],
+        "tariff": {"currency": "EUR", "first": 2500, "second": 1500, "demand": [], "lead": []},
+        "registered_at": "2024-09-01T12:00:00Z"
+    });
+    let booked = TrainEvent::SeatBooked {
+        train_id: TrainId(7),
+        booking_id: BookingId(42),
+        user_credentials: "alice@example.com".into(),
+        seat_count: 1,
+        seats_left: 2,
+        seat: Some(seat("1-1")),
+        price: Some(Money {
+            amount: 2500,
+            currency: Currency::eur(),
+        }),
+        booked_at: at(10),
+    };
+    let stored_booking = json!({
+        "type": "SeatBooked", "train_id": 7, "booking_id": 42,
+        "user_credentials": "alice@example.com", "seat_count": 1, "seats_left": 2,
+        "seat": "1-1", "price": {"amount": 2500, "currency": "EUR"},
+        "booked_at": "2024-09-01T12:10:00Z"
+    });
+    for (event, json) in [(registered, stored), (booked, stored_booking)] {
+        let event = DomainEvent::from(event);
+        assert_eq!(event.encode(), json);
+        let decoded = DomainEvent::decode(event.event_type(), event.schema_version(), json);
+        assert_eq!(decoded.ok(), Some(event));
+    }
 }
 
 /// Every stored version, old ones through their upcasters, reads as today's event.

@@ -81,7 +81,7 @@ fn a_layout_refuses_bad_coaches() {
     assert_eq!(Layout::new(vec![]), Err(SeatError::CoachCount { max: 50 }));
     assert_eq!(
         Layout::new(vec![coach("1", second, 0)]),
-        Err(SeatError::CoachSize { max: 500 })
+        Err(SeatError::CoachSize { max: 5000 })
     );
     assert_eq!(
         Layout::new(vec![coach("1-A", second, 3)]),
@@ -138,4 +138,44 @@ fn a_class_with_too_few_free_seats_gives_none() {
     assert_eq!(names(layout.pick(SeatClass::First, 1, &free)), ["F-4"]);
     assert_eq!(layout.pick(SeatClass::First, 2, &free), None);
     assert_eq!(layout.pick(SeatClass::First, 0, &free), None);
+}
+
+#[test]
+fn a_station_is_searched_without_case_or_accents() {
+    assert_eq!(domain::station_key("București"), "bucuresti");
+    assert_eq!(
+        domain::station_key("  Chișinău  Centru "),
+        "chisinau centru"
+    );
+    assert_eq!(domain::station_key("IAȘI"), domain::station_key("iasi"));
+}
+
+#[test]
+fn stops_come_from_the_route_when_none_are_given() {
+    assert_eq!(
+        domain::stops_of_route("Chisinau-Iasi - Bucuresti"),
+        ["Chisinau", "Iasi", "Bucuresti"]
+    );
+    assert_eq!(domain::stops_of_route("Express"), ["Express"]);
+}
+
+#[test]
+fn stops_are_two_to_fifty_distinct_stations() {
+    let names = |raw: &[&str]| raw.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        domain::stops(names(&[" Chisinau ", "Iasi"])),
+        Ok(names(&["Chisinau", "Iasi"]))
+    );
+    assert_eq!(
+        domain::stops(names(&["Chisinau"])),
+        Err(domain::StopsError::Count { max: 50 })
+    );
+    assert_eq!(
+        domain::stops(names(&["Iasi", "IAȘI"])),
+        Err(domain::StopsError::Twice("IAȘI".into()))
+    );
+    assert_eq!(
+        domain::stops(names(&["Iasi", " "])),
+        Err(domain::StopsError::Name { max: 100 })
+    );
 }

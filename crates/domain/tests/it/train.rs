@@ -4,8 +4,9 @@
 
 use crate::{at, given, route, seats, time};
 use domain::{
-    BookingCancelReason, BookingId, Decider, Holder, Train, TrainCommand, TrainDetails, TrainError,
-    TrainEvent, TrainId, TrainState, TrainUpdate, TravelTime,
+    BookingCancelReason, BookingId, Currency, Decider, Holder, Layout, Money, SeatId, Tariff,
+    Train, TrainCommand, TrainDetails, TrainError, TrainEvent, TrainId, TrainState, TrainUpdate,
+    TravelTime,
 };
 
 const TRAIN: TrainId = TrainId(7);
@@ -23,6 +24,9 @@ fn register(details: TrainDetails, capacity: i64) -> TrainCommand {
         train_id: TRAIN,
         details,
         seats: seats(capacity),
+        stops: Vec::new(),
+        layout: None,
+        tariff: Tariff::free(),
         at: at(0),
     }
 }
@@ -32,6 +36,9 @@ fn registered(capacity: u32) -> TrainEvent {
         train_id: TRAIN,
         details: details(),
         capacity,
+        stops: Vec::new(),
+        layout: Some(Layout::single(capacity)),
+        tariff: Some(Tariff::free()),
         registered_at: at(0),
     }
 }
@@ -46,6 +53,7 @@ fn changed(details: TrainDetails, capacity: u32, seats_left: u32) -> TrainEvent 
         details,
         capacity,
         seats_left,
+        layout: Some(Layout::single(capacity)),
         changed_at: at(5),
     }
 }
@@ -54,19 +62,35 @@ fn book(booking: i64, user: &str) -> TrainCommand {
     TrainCommand::BookSeat {
         booking_id: BookingId(booking),
         user_credentials: user.into(),
+        operator: false,
         at: at(10),
     }
 }
 
+/// Booking `booking` recorded in seat `1-<booking>`, which is where sequential bookings of a
+/// fresh train land.
 fn booked(booking: i64, user: &str, seats_left: u32) -> TrainEvent {
+    booked_in(booking, user, &format!("1-{booking}"), seats_left)
+}
+
+fn booked_in(booking: i64, user: &str, seat: &str, seats_left: u32) -> TrainEvent {
     TrainEvent::SeatBooked {
         train_id: TRAIN,
         booking_id: BookingId(booking),
         user_credentials: user.into(),
         seat_count: 1,
         seats_left,
+        seat: Some(seat_id(seat)),
+        price: Some(Money {
+            amount: 0,
+            currency: Currency::eur(),
+        }),
         booked_at: at(10),
     }
+}
+
+fn seat_id(raw: &str) -> SeatId {
+    SeatId::parse(raw).expect("a valid seat")
 }
 
 fn change_holder(booking: i64, user: &str) -> TrainCommand {
@@ -115,6 +139,7 @@ fn removed() -> TrainEvent {
 }
 
 mod bookings;
+mod holds;
 mod owners;
 mod values;
 
@@ -182,6 +207,9 @@ fn a_train_on_the_edges_of_the_years_it_may_use_is_registered() {
         train_id: TRAIN,
         details: details.clone(),
         capacity: 120,
+        stops: Vec::new(),
+        layout: Some(Layout::single(120)),
+        tariff: Some(Tariff::free()),
         registered_at: at(0),
     };
     given::<Train>(&[])
@@ -422,7 +450,7 @@ fn replaying_a_history_rebuilds_seats_and_holders() {
         panic!("expected an active train, got {state:?}");
     };
     assert_eq!(
-        (train.capacity, train.booked(), train.seats_left()),
+        (train.capacity(), train.booked(), train.seats_left()),
         (3, 1, 2)
     );
     assert_eq!(

@@ -177,6 +177,9 @@ pub async fn generate(store: &PgEventStore, first: i64, trains: i64, bookings: i
             train_id,
             details: details(departure),
             capacity,
+            stops: Vec::new(),
+            layout: None,
+            tariff: None,
             registered_at: start,
         }];
         let mut left = capacity;
@@ -191,6 +194,8 @@ pub async fn generate(store: &PgEventStore, first: i64, trains: i64, bookings: i
                 user_credentials: format!("user-{b}").into(),
                 seat_count: 1,
                 seats_left: left,
+                seat: None,
+                price: None,
                 booked_at: when,
             });
             if b % 3 == 2 {
@@ -211,6 +216,7 @@ pub async fn generate(store: &PgEventStore, first: i64, trains: i64, bookings: i
                     details: details(departure + Days::days(2)),
                     capacity,
                     seats_left: left,
+                    layout: None,
                     changed_at: when + Days::minutes(30),
                 });
             }

@@ -247,6 +247,9 @@ async fn more_bookings(store: &PgEventStore, id: i64) {
             arrival_time: time("2024-10-01T16:00"),
         },
         capacity: 100,
+        stops: Vec::new(),
+        layout: None,
+        tariff: None,
         registered_at: at,
     }];
     for b in 0..5 {
@@ -256,6 +259,8 @@ async fn more_bookings(store: &PgEventStore, id: i64) {
             user_credentials: format!("late-{b}").into(),
             seat_count: 1,
             seats_left: 99 - u32::try_from(b).expect("small"),
+            seat: None,
+            price: None,
             booked_at: at,
         });
     }
@@ -285,6 +290,8 @@ async fn a_rebuild_keeps_credentials_with_quotes_commas_and_newlines_intact() {
         user_credentials: awkward.into(),
         seat_count: 1,
         seats_left: 49,
+        seat: None,
+        price: None,
         booked_at: chrono::Utc::now(),
     });
     let new = event_store::NewEvent::from(domain::encode(&event));

@@ -81,6 +81,9 @@ async fn write_more(store: &PgEventStore) -> event_store::Position {
             arrival_time: time("2024-10-01T16:00"),
         },
         capacity: 100,
+        stops: Vec::new(),
+        layout: None,
+        tariff: None,
         registered_at: chrono::Utc::now(),
     });
     let new = event_store::NewEvent::from(domain::encode(&event));

@@ -43,6 +43,9 @@ pub async fn write_history(store: &PgEventStore, trains: i64) -> (Expected, Posi
                 arrival_time: time("2024-09-26T11:40"),
             },
             capacity: 100,
+            stops: Vec::new(),
+            layout: None,
+            tariff: None,
             registered_at: at,
         }];
         let mut seats_left = 100;
@@ -55,6 +58,8 @@ pub async fn write_history(store: &PgEventStore, trains: i64) -> (Expected, Posi
                 user_credentials: format!("user-{b}").into(),
                 seat_count: 1,
                 seats_left,
+                seat: None,
+                price: None,
                 booked_at: at,
             });
             expected

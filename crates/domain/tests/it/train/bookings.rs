@@ -1,6 +1,8 @@
 //! Booking, handing a booking over and cancelling it: the rules that consume and free seats.
 
-use super::{book, booked, cancel, cancelled, change_holder, changed, details, holder_changed};
+use super::{
+    book, booked, booked_in, cancel, cancelled, change_holder, changed, details, holder_changed,
+};
 use super::{registered, removed};
 use crate::given;
 use domain::{BookingCancelReason, Train, TrainError};
@@ -64,7 +66,7 @@ fn a_user_whose_booking_was_cancelled_can_book_again() {
         cancelled(1, requested, 120),
     ])
     .when(book(2, "alice"))
-    .then(&[booked(2, "alice", 119)]);
+    .then(&[booked_in(2, "alice", "1-1", 119)]);
 }
 
 #[test]
@@ -202,7 +204,7 @@ fn a_freed_seat_can_be_booked_again() {
         cancelled(1, requested, 1),
     ])
     .when(book(2, "bob"))
-    .then(&[booked(2, "bob", 0)]);
+    .then(&[booked_in(2, "bob", "1-1", 0)]);
 }
 
 #[test]

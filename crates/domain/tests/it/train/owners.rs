@@ -6,8 +6,8 @@ use super::{TRAIN, cancelled, registered};
 use crate::{at, given};
 use chrono::{TimeZone, Utc};
 use domain::{
-    BookingCancelReason, BookingId, Sealed, Train, TrainCommand, TrainError, TrainEvent, Traveller,
-    UserId,
+    BookingCancelReason, BookingId, Currency, Money, Sealed, SeatId, Train, TrainCommand,
+    TrainError, TrainEvent, Traveller, UserId,
 };
 
 const ANN: UserId = UserId(11);
@@ -27,6 +27,7 @@ fn book(booking: i64, traveller: Traveller) -> TrainCommand {
     TrainCommand::BookSeat {
         booking_id: BookingId(booking),
         user_credentials: traveller,
+        operator: false,
         at: at(10),
     }
 }
@@ -38,6 +39,11 @@ fn booked(booking: i64, traveller: Traveller, seats_left: u32) -> TrainEvent {
         user_credentials: traveller,
         seat_count: 1,
         seats_left,
+        seat: Some(SeatId::parse(&format!("1-{booking}")).expect("a valid seat")),
+        price: Some(Money {
+            amount: 0,
+            currency: Currency::eur(),
+        }),
         booked_at: at(10),
     }
 }
