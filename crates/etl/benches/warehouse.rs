@@ -73,6 +73,7 @@ fn booked(train: i64, booking: i64, seats_left: u32) -> TrainEvent {
         seat_count: 1,
         seats_left,
         seat: None,
+        class: None,
         price: None,
         booked_at: Utc::now(),
     }

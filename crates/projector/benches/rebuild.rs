@@ -49,6 +49,7 @@ fn train_history(t: i64) -> Vec<NewEvent> {
             seat_count: 1,
             seats_left,
             seat: None,
+            class: None,
             price: None,
             booked_at: at,
         }));

@@ -60,6 +60,7 @@ pub fn seat_booked(n: usize) -> NewEvent {
             seat_count: 1,
             seats_left: 4321,
             seat: None,
+            class: None,
             price: None,
             booked_at: Utc::now(),
         },

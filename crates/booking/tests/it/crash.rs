@@ -60,6 +60,7 @@ pub(crate) async fn write_log(store: &PgEventStore) -> Position {
                 seat_count: 1,
                 seats_left,
                 seat: None,
+                class: None,
                 price: None,
                 booked_at: at,
             }));

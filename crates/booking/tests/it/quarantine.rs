@@ -54,6 +54,7 @@ async fn write_log(store: &PgEventStore) {
         seat_count: 1,
         seats_left: 49,
         seat: None,
+        class: None,
         price: None,
         booked_at: Utc::now(),
     });

@@ -336,6 +336,7 @@ fn book(
         seat_count: 1,
         seats_left,
         seat: Some(seat),
+        class: Some(class),
         price: Some(Money {
             amount: quote.total,
             currency: quote.currency,

@@ -4,7 +4,7 @@
 //! a breaking change becomes a new version with an upcaster.
 
 use super::{HoldId, HoldReleaseReason, TrainDetails, Traveller};
-use crate::{BookingId, Layout, Money, Quote, SeatId, Tariff, TrainId, UserId};
+use crate::{BookingId, Layout, Money, Quote, SeatClass, SeatId, Tariff, TrainId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,9 @@ pub enum TrainEvent {
         /// The seat; absent for bookings made before seats existed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seat: Option<SeatId>,
+        /// The seat's class, so readers need no layout to tell it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        class: Option<SeatClass>,
         /// What the booking cost; absent for bookings made before prices existed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         price: Option<Money>,

@@ -121,6 +121,7 @@ fn samples() -> Vec<DomainEvent> {
             seat_count: 1,
             seats_left: 119,
             seat: None,
+            class: None,
             price: None,
             booked_at: at(10),
         }
@@ -291,6 +292,7 @@ fn seats_and_prices_are_stored_in_their_own_fields() {
         seat_count: 1,
         seats_left: 2,
         seat: Some(seat("1-1")),
+        class: Some(SeatClass::First),
         price: Some(Money {
             amount: 2500,
             currency: Currency::eur(),
@@ -300,7 +302,7 @@ fn seats_and_prices_are_stored_in_their_own_fields() {
     let stored_booking = json!({
         "type": "SeatBooked", "train_id": 7, "booking_id": 42,
         "user_credentials": "alice@example.com", "seat_count": 1, "seats_left": 2,
-        "seat": "1-1", "price": {"amount": 2500, "currency": "EUR"},
+        "seat": "1-1", "class": "first", "price": {"amount": 2500, "currency": "EUR"},
         "booked_at": "2024-09-01T12:10:00Z"
     });
     for (event, json) in [(registered, stored), (booked, stored_booking)] {

@@ -4,9 +4,9 @@
 
 use crate::{at, given, route, seats, time};
 use domain::{
-    BookingCancelReason, BookingId, Currency, Decider, Holder, Layout, Money, SeatId, Tariff,
-    Train, TrainCommand, TrainDetails, TrainError, TrainEvent, TrainId, TrainState, TrainUpdate,
-    TravelTime,
+    BookingCancelReason, BookingId, Currency, Decider, Holder, Layout, Money, SeatClass, SeatId,
+    Tariff, Train, TrainCommand, TrainDetails, TrainError, TrainEvent, TrainId, TrainState,
+    TrainUpdate, TravelTime,
 };
 
 const TRAIN: TrainId = TrainId(7);
@@ -81,6 +81,7 @@ fn booked_in(booking: i64, user: &str, seat: &str, seats_left: u32) -> TrainEven
         seat_count: 1,
         seats_left,
         seat: Some(seat_id(seat)),
+        class: Some(SeatClass::Second),
         price: Some(Money {
             amount: 0,
             currency: Currency::eur(),

@@ -195,6 +195,7 @@ pub async fn generate(store: &PgEventStore, first: i64, trains: i64, bookings: i
                 seat_count: 1,
                 seats_left: left,
                 seat: None,
+                class: None,
                 price: None,
                 booked_at: when,
             });

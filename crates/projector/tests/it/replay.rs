@@ -260,6 +260,7 @@ async fn more_bookings(store: &PgEventStore, id: i64) {
             seat_count: 1,
             seats_left: 99 - u32::try_from(b).expect("small"),
             seat: None,
+            class: None,
             price: None,
             booked_at: at,
         });
@@ -291,6 +292,7 @@ async fn a_rebuild_keeps_credentials_with_quotes_commas_and_newlines_intact() {
         seat_count: 1,
         seats_left: 49,
         seat: None,
+        class: None,
         price: None,
         booked_at: chrono::Utc::now(),
     });

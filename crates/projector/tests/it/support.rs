@@ -59,6 +59,7 @@ pub async fn write_history(store: &PgEventStore, trains: i64) -> (Expected, Posi
                 seat_count: 1,
                 seats_left,
                 seat: None,
+                class: None,
                 price: None,
                 booked_at: at,
             });

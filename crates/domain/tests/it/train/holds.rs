@@ -391,6 +391,7 @@ fn an_operator_books_the_cheapest_class_at_the_price_of_the_moment() {
             seat_count: 1,
             seats_left: 8,
             seat: Some(seat_id("2-2")),
+            class: Some(SeatClass::Second),
             price: Some(Money {
                 amount: 1500,
                 currency: Currency::eur(),

@@ -6,8 +6,8 @@ use super::{TRAIN, cancelled, registered};
 use crate::{at, given};
 use chrono::{TimeZone, Utc};
 use domain::{
-    BookingCancelReason, BookingId, Currency, Money, Sealed, SeatId, Train, TrainCommand,
-    TrainError, TrainEvent, Traveller, UserId,
+    BookingCancelReason, BookingId, Currency, Money, Sealed, SeatClass, SeatId, Train,
+    TrainCommand, TrainError, TrainEvent, Traveller, UserId,
 };
 
 const ANN: UserId = UserId(11);
@@ -40,6 +40,7 @@ fn booked(booking: i64, traveller: Traveller, seats_left: u32) -> TrainEvent {
         seat_count: 1,
         seats_left,
         seat: Some(SeatId::parse(&format!("1-{booking}")).expect("a valid seat")),
+        class: Some(SeatClass::Second),
         price: Some(Money {
             amount: 0,
             currency: Currency::eur(),
