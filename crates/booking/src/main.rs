@@ -413,9 +413,9 @@ async fn main() -> anyhow::Result<()> {
             let verification = projector::verify(&store, &pool, &or_all(projections)).await?;
             for d in &verification.differences {
                 println!(
-                    "{} id {}: live {} | from the log {}",
+                    "{} {}: live {} | from the log {}",
                     d.table,
-                    d.id,
+                    d.key,
                     d.live.as_deref().unwrap_or("(missing)"),
                     d.rebuilt.as_deref().unwrap_or("(missing)")
                 );

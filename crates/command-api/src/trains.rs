@@ -410,6 +410,7 @@ pub(crate) async fn create(
         (status = 401, description = "Not authenticated (AUTH=required)", body = crate::openapi::Detail),
         (status = 403, description = "Not allowed: admins only (AUTH=required)", body = crate::openapi::Detail),
         (status = 404, description = "Train not found", body = crate::openapi::Detail),
+        (status = 409, description = "Fewer seats would take away held or booked ones (`seats` names them), or too many concurrent changes", body = crate::openapi::Detail),
         (status = 413, description = "Body over the limit", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),

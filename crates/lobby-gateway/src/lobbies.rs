@@ -283,6 +283,7 @@ pub(crate) struct BookingStarted {
     responses(
         (status = 200, description = "Booked; header X-Event-Position carries the log position", body = BookingStarted),
         (status = 400, description = "The user already has a booking for this train", body = Detail),
+        (status = 402, description = "A traveller's booking of a priced train: hold seats and place an order", body = Detail),
         (status = 401, description = "No valid access token (AUTH=required)", body = Detail),
         (status = 404, description = "Train to book ticket for not found", body = Detail),
         (status = 409, description = "No seats left, too many concurrent changes, this Idempotency-Key still in progress, or its outcome not known yet (`Outcome unknown, retry later`)", body = Detail),

@@ -91,13 +91,19 @@ pub(crate) async fn apply(
                 layout,
                 ..
             } => {
-                let row = Row {
+                let mut row = Row {
                     details: details.clone(),
                     capacity: seats(*capacity),
                     available_seats: seats(*seats_left),
                     layout: layout.as_ref().and_then(|l| serde_json::to_value(l).ok()),
                     tariff: None,
                 };
+                // A registration earlier in this batch is not in the table yet: what the
+                // change leaves as it was must come from it, not from the row.
+                if let Some(Change::Upsert(earlier)) = changes.remove(&id) {
+                    row.tariff = earlier.tariff;
+                    row.layout = row.layout.or(earlier.layout);
+                }
                 changes.insert(id, Change::Upsert(row));
             }
             TrainEvent::SeatBooked {

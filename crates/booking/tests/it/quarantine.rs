@@ -155,7 +155,15 @@ async fn the_projector_and_the_etl_set_poison_aside_and_an_operator_sees_and_ret
         "{etl_entries:?}"
     );
     assert_eq!(etl_entries[1], ("train-2".to_owned(), "behind".to_owned()));
-    let projector_runners = ["trains", "bookings", "lobbies", "users", "warehouse-feed"];
+    let projector_runners = [
+        "trains",
+        "bookings",
+        "lobbies",
+        "users",
+        "holds",
+        "search",
+        "warehouse-feed",
+    ];
     let held = entries
         .iter()
         .filter(|e| projector_runners.contains(&e[0].as_str()))

@@ -83,12 +83,12 @@ async fn bookings_are_listed_and_shown_by_id() {
     let tom = app.book(first, "Tom Ford").await;
     let jo = app.book(second, "Jo Malone").await;
     let expected = json!([
-        {"train_id": first, "user_credentials": "Tom Ford", "id": tom},
-        {"train_id": second, "user_credentials": "Jo Malone", "id": jo},
+        {"train_id": first, "user_credentials": "Tom Ford", "id": tom, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}},
+        {"train_id": second, "user_credentials": "Jo Malone", "id": jo, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}},
     ]);
     assert_eq!(app.get("/bookings").await, (200, expected));
     let page = app.get("/bookings?limit=1&offset=1").await;
-    let second_only = json!([{"train_id": second, "user_credentials": "Jo Malone", "id": jo}]);
+    let second_only = json!([{"train_id": second, "user_credentials": "Jo Malone", "id": jo, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}}]);
     assert_eq!(page, (200, second_only.clone()));
     let after = app.get(&format!("/bookings?after_id={tom}")).await;
     assert_eq!(after, (200, second_only));
@@ -97,10 +97,12 @@ async fn bookings_are_listed_and_shown_by_id() {
         (200, json!([]))
     );
     let shown = app.get(&format!("/bookings/{tom}")).await;
-    let tom_view = json!({"train_id": first, "user_credentials": "Tom Ford", "id": tom});
+    let tom_view = json!({"train_id": first, "user_credentials": "Tom Ford", "id": tom, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}});
     assert_eq!(shown, (200, tom_view));
     let text = app.get_text(&format!("/bookings/{tom}")).await;
-    let in_order = format!(r#"{{"train_id":{first},"user_credentials":"Tom Ford","id":{tom}}}"#);
+    let in_order = format!(
+        r#"{{"train_id":{first},"user_credentials":"Tom Ford","id":{tom},"seat":"1-1","price":{{"amount":0,"currency":"EUR"}}}}"#
+    );
     assert_eq!(text, (200, in_order));
     assert_eq!(
         app.get("/bookings/99").await,
@@ -116,7 +118,7 @@ async fn changing_the_holder_updates_the_booking() {
     let path = format!("/bookings/{id}");
     let change = json!({"user_credentials": "Jo Malone"});
     assert_eq!(app.put(&path, change).await, (200, json!(id)));
-    let view = json!({"train_id": train, "user_credentials": "Jo Malone", "id": id});
+    let view = json!({"train_id": train, "user_credentials": "Jo Malone", "id": id, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}});
     assert_eq!(app.get(&path).await, (200, view));
     assert_eq!(app.seats_left(train).await, 99);
     // The old holder no longer holds a seat on the train, so may book again.
@@ -135,7 +137,7 @@ async fn changing_the_holder_to_someone_already_booked_on_the_train_is_refused()
     let path = format!("/bookings/{tom}");
     let change = json!({"user_credentials": "Jo Malone"});
     assert_eq!(app.put(&path, change).await, (400, detail(DUPLICATE)));
-    let view = json!({"train_id": train, "user_credentials": "Tom Ford", "id": tom});
+    let view = json!({"train_id": train, "user_credentials": "Tom Ford", "id": tom, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}});
     assert_eq!(app.get(&path).await, (200, view));
 }
 

@@ -159,7 +159,7 @@ async fn concurrent_retries_with_one_key_book_once() {
     let (_, bookings) = app.get("/bookings").await;
     assert_eq!(
         bookings,
-        json!([{"train_id": train, "user_credentials": "Tom Ford", "id": 1}])
+        json!([{"train_id": train, "user_credentials": "Tom Ford", "id": 1, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}}])
     );
 }
 

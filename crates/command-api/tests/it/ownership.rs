@@ -67,7 +67,7 @@ async fn a_booking_is_its_travellers_alone_and_named_after_the_account_by_defaul
     let (status, booking) = book(&app, &ann, train, None).await;
     assert_eq!(status, 200, "{booking}");
     let path = format!("/bookings/{booking}");
-    let shown = json!({"train_id": train, "user_credentials": "ann", "id": booking});
+    let shown = json!({"train_id": train, "user_credentials": "ann", "id": booking, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}});
     assert_eq!(get(&app, &path, &ann).await, (200, shown.clone()));
     assert_eq!(get(&app, &path, &admin).await, (200, shown.clone()));
 
@@ -149,7 +149,7 @@ async fn erasure_frees_the_seats_ahead_and_leaves_past_bookings_unreadable() {
         get(&app, &format!("/bookings/{future}"), &admin).await,
         (404, detail("Booking not found"))
     );
-    let shown = json!({"train_id": gone, "user_credentials": "Erased traveller", "id": past});
+    let shown = json!({"train_id": gone, "user_credentials": "Erased traveller", "id": past, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}});
     assert_eq!(
         get(&app, &format!("/bookings/{past}"), &admin).await,
         (200, shown)

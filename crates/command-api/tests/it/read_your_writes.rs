@@ -103,7 +103,7 @@ async fn a_query_waiting_for_a_commands_position_sees_it() {
         .header("x-min-position", &position);
     let reply = app.raw(list).await;
     assert_eq!((reply.status, reply.body), (200, json!([train_view(1, 4)])));
-    let expected = json!({"train_id": 1, "user_credentials": "Tom Ford", "id": 1});
+    let expected = json!({"train_id": 1, "user_credentials": "Tom Ford", "id": 1, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}});
     let show = app
         .request(Method::GET, "/bookings/1")
         .header("x-min-position", &booked_at);

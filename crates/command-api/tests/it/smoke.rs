@@ -25,7 +25,7 @@ async fn the_documented_flow_reads_its_own_writes() {
     let (_, body) = app.get("/bookings/1").await;
     assert_eq!(
         body,
-        json!({"train_id": 1, "user_credentials": "Tom Ford", "id": 1})
+        json!({"train_id": 1, "user_credentials": "Tom Ford", "id": 1, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}})
     );
     let (_, body) = app.get("/trains/1").await;
     assert_eq!(body["available_seats"], 99);

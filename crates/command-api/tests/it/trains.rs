@@ -22,7 +22,10 @@ async fn status_says_the_service_is_running() {
 async fn an_unknown_path_is_not_found() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/nowhere").await, (404, detail("Not Found")));
-    assert_eq!(app.get("/trains/1/seats").await, (404, detail("Not Found")));
+    assert_eq!(
+        app.get("/trains/1/wheels").await,
+        (404, detail("Not Found"))
+    );
 }
 
 #[tokio::test]
@@ -263,7 +266,7 @@ async fn deleting_a_train_cancels_its_active_bookings() {
     app.book(id, "Jo Malone").await;
     let kept = app.book(other, "Tom Ford").await;
     assert_eq!(app.delete(&format!("/trains/{id}")).await, (200, json!(id)));
-    let remaining = json!([{"train_id": other, "user_credentials": "Tom Ford", "id": kept}]);
+    let remaining = json!([{"train_id": other, "user_credentials": "Tom Ford", "id": kept, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}}]);
     assert_eq!(app.get("/bookings").await, (200, remaining));
     let gone = app.get(&format!("/bookings/{tom}")).await;
     assert_eq!(gone, (404, detail("Booking not found")));

@@ -131,3 +131,17 @@ fn a_currency_is_three_capital_letters() {
     assert_eq!(quote_json, serde_json::json!("EUR"));
     assert!(serde_json::from_value::<Currency>(serde_json::json!("eur")).is_err());
 }
+
+/// The example README gives: second class at 1500, 80% taken, two days ahead.
+#[test]
+fn the_documented_example_costs_2145() {
+    let tariff = Tariff::new(Currency::eur(), 2_500, 1_500);
+    let quote = tariff.quote(
+        &[(seat("2-1"), SeatClass::Second)],
+        80,
+        100,
+        now(),
+        departs_in(48),
+    );
+    assert_eq!(quote.total, 2_145);
+}

@@ -74,8 +74,8 @@ pub(crate) async fn send(
 pub(crate) async fn train(stack: &Stack, admin: &str) -> i64 {
     let body = json!({
         "route": "Chisinau-Bucuresti",
-        "departure_time": "2024-09-25T06:30",
-        "arrival_time": "2024-09-26T11:40",
+        "departure_time": "2099-09-25T06:30",
+        "arrival_time": "2099-09-26T11:40",
         "available_seats": 10,
     });
     let request = stack.client.post(stack.gateway().url("/ts/trains"));

@@ -17,6 +17,7 @@ enum Needs {
     Train,
     Lobby,
     Booking,
+    Hold,
 }
 
 /// A method (`WS` for a websocket upgrade), a path and a body, with `{train}`, `{lobby}`,
@@ -34,6 +35,7 @@ const ANYONE: [u16; 4] = [200, 200, 200, 200];
 const ADMINS: [u16; 4] = [401, 403, 403, 200];
 const SIGNED: [u16; 4] = [401, 200, 200, 200];
 const OWNERS: [u16; 4] = [401, 200, 404, 200];
+const HOLDERS: [u16; 4] = [401, 201, 201, 201];
 
 const fn row(
     method: &'static str,
@@ -69,6 +71,29 @@ const ROWS: &[Row] = &[
         ADMINS,
     ),
     row("DELETE", "/ts/trains/{train}", None, Needs::Train, ADMINS),
+    row(
+        "GET",
+        "/ts/trains/search?from=Chisinau&to=Bucuresti&date=2099-09-25",
+        None,
+        Needs::Train,
+        ANYONE,
+    ),
+    row(
+        "GET",
+        "/ts/trains/{train}/seats",
+        None,
+        Needs::Train,
+        ANYONE,
+    ),
+    row(
+        "POST",
+        "/ts/trains/{train}/holds",
+        Some(r#"{"count":1,"class":"second"}"#),
+        Needs::Train,
+        HOLDERS,
+    ),
+    row("GET", "/ts/holds/{hold}", None, Needs::Hold, OWNERS),
+    row("DELETE", "/ts/holds/{hold}", None, Needs::Hold, OWNERS),
     row("GET", "/lobbies", None, Needs::Nothing, ANYONE),
     row("GET", "/lobbies/{lobby}", None, Needs::Lobby, ANYONE),
     row(
@@ -155,6 +180,7 @@ impl Callers {
 /// Makes what `row` needs and fills its placeholders: (path, body).
 async fn prepare(stack: &Stack, callers: &Callers, row: &Row) -> (String, Option<String>) {
     let (mut train_id, mut lobby_id, mut booking_id) = (0, 0, 0);
+    let mut hold_id = String::new();
     match row.needs {
         Needs::Nothing => {}
         Needs::Train => train_id = train(stack, &callers.admin).await,
@@ -171,11 +197,24 @@ async fn prepare(stack: &Stack, callers: &Callers, row: &Row) -> (String, Option
             assert_eq!(reply.status, 200, "{}", reply.body);
             booking_id = reply.body.as_i64().expect("a booking id");
         }
+        Needs::Hold => {
+            train_id = train(stack, &callers.admin).await;
+            let url = stack.gateway().url(&format!("/ts/trains/{train_id}/holds"));
+            let body = serde_json::json!({"seats": ["1-1"]});
+            let request = stack.client.post(url).json(&body);
+            let reply = send(stack, request, Some(&callers.traveller)).await;
+            assert_eq!(reply.status, 201, "{}", reply.body);
+            hold_id = reply.body["hold_id"]
+                .as_str()
+                .expect("a hold id")
+                .to_owned();
+        }
     }
     let fill = |text: &str| {
         text.replace("{train}", &train_id.to_string())
             .replace("{lobby}", &lobby_id.to_string())
             .replace("{booking}", &booking_id.to_string())
+            .replace("{hold}", &hold_id)
             .replace("{user}", &callers.traveller_id.to_string())
     };
     (fill(row.path), row.body.map(fill))

@@ -224,3 +224,69 @@ async fn five_hundred_members_each_receive_one_booking_exactly_once() {
         assert_eq!(ours[0]["seats_left"], 9);
     }
 }
+
+#[tokio::test]
+async fn members_see_seats_held_and_freed_by_release_and_by_time_with_no_one_named() {
+    use crate::auth::{admin, lobby, send, train, traveller};
+    let mut stack = Stack::start_with_api(
+        1,
+        |api| {
+            api.auth = auth::AuthMode::Required;
+            // Long enough to release a hold by hand first, short enough to wait for.
+            api.hold_ttl_secs = 5;
+            api.hold_expiry_poll_ms = 100;
+        },
+        |_| {},
+    )
+    .await;
+    let admin = admin(&mut stack).await;
+    let ann = traveller(&stack, "ann").await;
+    let train = train(&stack, &admin).await;
+    let lobby = lobby(&stack, "", &admin, train).await;
+    let (mut socket, _) = member(&stack, 0, lobby).await;
+    let hold = |seats: serde_json::Value| {
+        let url = stack.gateway().url(&format!("/ts/trains/{train}/holds"));
+        let request = stack.client.post(url).json(&json!({ "seats": seats }));
+        send(&stack, request, Some(&ann))
+    };
+
+    let held = hold(json!(["1-4"])).await;
+    assert_eq!(held.status, 201, "{}", held.body);
+    let message = next_of(&mut socket, "seats_held").await;
+    assert_eq!(
+        (message["train_id"].clone(), message["seats"].clone()),
+        (json!(train), json!(["1-4"]))
+    );
+    assert!(message["position"].is_string(), "{message}");
+    // Nobody is named: no account id, no hold id to trace it by.
+    assert_eq!(
+        message.as_object().map(serde_json::Map::len),
+        Some(4),
+        "type, train_id, seats and position only: {message}"
+    );
+    let hold_id = held.body["hold_id"].as_str().expect("a hold id").to_owned();
+    let url = stack.gateway().url(&format!("/ts/holds/{hold_id}"));
+    let released = send(&stack, stack.client.delete(url), Some(&ann)).await;
+    assert_eq!(released.status, 200, "{}", released.body);
+    let message = next_of(&mut socket, "seats_released").await;
+    assert_eq!(
+        (message["seats"].clone(), message["reason"].clone()),
+        (json!(["1-4"]), json!("released"))
+    );
+
+    assert_eq!(hold(json!(["1-2", "1-3"])).await.status, 201);
+    next_of(&mut socket, "seats_held").await;
+    // No request touches the train again: the expiry timer frees the seats.
+    let expired = next_of(&mut socket, "seats_released").await;
+    assert_eq!(
+        (expired["seats"].clone(), expired["reason"].clone()),
+        (json!(["1-2", "1-3"]), json!("expired"))
+    );
+
+    let url = stack.gateway().url("/ts/bookings");
+    let body = json!({"train_id": train, "user_credentials": "Desk"});
+    let request = stack.client.post(url).json(&body);
+    assert_eq!(send(&stack, request, Some(&admin)).await.status, 200);
+    let confirmed = next_of(&mut socket, "booking_confirmed").await;
+    assert_eq!(confirmed["seat"], "1-1", "{confirmed}");
+}

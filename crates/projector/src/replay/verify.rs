@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, PartialEq, Eq)]
 pub struct Difference {
     pub table: &'static str,
-    pub id: i64,
+    /// The row's primary key, its columns joined with `/` (`7`, or `7/1-3` for a seat).
+    pub key: String,
     /// The row as JSON; `None` when missing on that side.
     pub live: Option<String>,
     pub rebuilt: Option<String>,
@@ -84,14 +85,30 @@ pub async fn verify<S: EventStore>(
     })
 }
 
-/// Every row of a table as JSON, by id.
+/// Every row of a table as JSON, by its primary key (whatever columns the table's primary key
+/// has, read from the catalog, so a table keyed by a seat or a hold id is compared as well as
+/// one keyed by `id`).
 async fn rows(
     conn: &mut PgConnection,
     schema: &str,
     table: &str,
-) -> Result<BTreeMap<i64, String>, sqlx::Error> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
-        "SELECT t.id, row_to_json(t)::text FROM {schema}.{table} t ORDER BY t.id"
+) -> Result<BTreeMap<String, String>, sqlx::Error> {
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT a.attname::text FROM pg_index i
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+         WHERE i.indrelid = to_regclass($1) AND i.indisprimary
+         ORDER BY array_position(i.indkey::int2[], a.attnum)",
+    )
+    .bind(format!("{schema}.{table}"))
+    .fetch_all(&mut *conn)
+    .await?;
+    let key = columns
+        .iter()
+        .map(|column| format!("t.{column}::text"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+        "SELECT concat_ws('/', {key}), row_to_json(t)::text FROM {schema}.{table} t"
     ))
     .fetch_all(conn)
     .await?;
@@ -100,18 +117,18 @@ async fn rows(
 
 fn diff(
     table: &'static str,
-    live: BTreeMap<i64, String>,
-    rebuilt: BTreeMap<i64, String>,
+    live: BTreeMap<String, String>,
+    rebuilt: BTreeMap<String, String>,
 ) -> Vec<Difference> {
-    let mut ids: Vec<i64> = live.keys().chain(rebuilt.keys()).copied().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids.into_iter()
-        .filter_map(|id| {
-            let (live, rebuilt) = (live.get(&id), rebuilt.get(&id));
+    let mut keys: Vec<&String> = live.keys().chain(rebuilt.keys()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|key| {
+            let (live, rebuilt) = (live.get(key), rebuilt.get(key));
             (live != rebuilt).then(|| Difference {
                 table,
-                id,
+                key: key.clone(),
                 live: live.cloned(),
                 rebuilt: rebuilt.cloned(),
             })

@@ -173,8 +173,11 @@ async fn verify_reports_a_tampered_row_and_leaves_it_alone() {
         .expect("tamper");
 
     let differences = fx.verify().await;
-    let found: Vec<(&str, i64)> = differences.iter().map(|d| (d.table, d.id)).collect();
-    assert_eq!(found, vec![("trains", 2), ("bookings", 1020)]);
+    let found: Vec<(&str, &str)> = differences
+        .iter()
+        .map(|d| (d.table, d.key.as_str()))
+        .collect();
+    assert_eq!(found, vec![("trains", "2"), ("bookings", "1020")]);
     assert!(differences[1].live.is_none() && differences[1].rebuilt.is_some());
     let seats: i32 =
         sqlx::query_scalar("SELECT available_seats FROM read_models.trains WHERE id = 2")

@@ -163,7 +163,7 @@ async fn a_body_without_a_content_type_is_read_as_json() {
     let (_, shown) = app.get("/bookings/1").await;
     assert_eq!(
         shown,
-        json!({"train_id": 1, "user_credentials": "Tom", "id": 1})
+        json!({"train_id": 1, "user_credentials": "Tom", "id": 1, "seat": "1-1", "price": {"amount": 0, "currency": "EUR"}})
     );
 }
 
