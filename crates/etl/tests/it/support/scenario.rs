@@ -23,7 +23,8 @@ pub fn at(day: u32, hour: u32) -> DateTime<Utc> {
         .expect("a valid instant")
 }
 
-fn details(route: &str, departure: &str, arrival: &str) -> TrainDetails {
+/// A train's details from its route and times as the API writes them.
+pub fn details(route: &str, departure: &str, arrival: &str) -> TrainDetails {
     TrainDetails {
         route: Route::parse(route).expect("a valid route"),
         departure_time: TravelTime::parse(departure).expect("a valid time"),
@@ -174,7 +175,8 @@ pub async fn write(store: &PgEventStore) {
     assert_eq!(written as i64, EVENTS);
 }
 
-fn rows(rows: &[&[&str]]) -> Vec<Vec<String>> {
+/// A report table's rows, written as string slices.
+pub fn rows(rows: &[&[&str]]) -> Vec<Vec<String>> {
     rows.iter()
         .map(|row| row.iter().map(|cell| (*cell).to_owned()).collect())
         .collect()
