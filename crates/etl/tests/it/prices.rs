@@ -13,7 +13,7 @@
 //! - Train 13, Iasi-Cluj, EUR: hold H2 (2 seats, 4000) on Sep 10, released when the train is
 //!   removed.
 
-use crate::support::scenario::{details, encode, rows};
+use crate::support::scenario::{self, details, encode, rows};
 use crate::support::{World, day, dump, load_newest_first, table, wait_loaded};
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{
@@ -61,20 +61,25 @@ fn booked(
     seats_left: u32,
     when: DateTime<Utc>,
 ) -> TrainEvent {
-    TrainEvent::SeatBooked {
-        train_id: TrainId(train),
-        booking_id: BookingId(booking),
-        user_credentials: format!("user-{booking}").into(),
-        seat_count: 1,
-        seats_left,
-        seat: price.map(|_| seat(&format!("1-{}", booking % 100))),
-        class: price.map(|(class, _, _)| class),
-        price: price.map(|(_, amount, code)| Money {
+    let mut event = scenario::booked(train, booking, seats_left, when);
+    if let (
+        TrainEvent::SeatBooked {
+            seat: booked_seat,
+            class: booked_class,
+            price: booked_price,
+            ..
+        },
+        Some((class, amount, code)),
+    ) = (&mut event, price)
+    {
+        *booked_seat = Some(seat(&format!("1-{}", booking % 100)));
+        *booked_class = Some(class);
+        *booked_price = Some(Money {
             amount,
             currency: currency(code),
-        }),
-        booked_at: when,
+        });
     }
+    event
 }
 
 /// A hold of second-class seats at `each` per seat, in EUR.

@@ -36,7 +36,8 @@ pub fn encode(event: impl Into<DomainEvent>) -> NewEvent {
     event_store::NewEvent::from(domain::encode(&event.into()))
 }
 
-fn booked(train: i64, booking: i64, seats_left: u32, when: DateTime<Utc>) -> TrainEvent {
+/// A booking of one seat, made before seats and prices existed.
+pub fn booked(train: i64, booking: i64, seats_left: u32, when: DateTime<Utc>) -> TrainEvent {
     TrainEvent::SeatBooked {
         train_id: TrainId(train),
         booking_id: BookingId(booking),
