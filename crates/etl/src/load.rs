@@ -4,38 +4,39 @@
 //! in `loaded_events`, and a batch skips ids already there (a redelivery after a crash before
 //! the ack changes nothing). Reorders: every row that an event sets remembers the log position
 //! that set it, and an upsert only overwrites a row whose position is older; a booking and its
-//! cancellation fill separate columns, and a train version that arrives late re-resolves the
-//! rows that should have seen it. The live etl and backfill both load through here, so they
-//! build the same warehouse. Batches load one at a time (a transaction-scoped advisory lock),
-//! so concurrent loaders never miss each other's uncommitted rows.
+//! cancellation (a hold and its end) fill separate columns, and a train version that arrives
+//! late re-resolves the rows that should have seen it. The live etl and backfill both load
+//! through here, so they build the same warehouse. Batches load one at a time (a
+//! transaction-scoped advisory lock), so concurrent loaders never miss each other's
+//! uncommitted rows.
 //!
-//! The writers, one per star-schema table, live in `load/`; this file decides what a batch
-//! writes (the `Rows` it folds the events into) and in which order.
+//! The writers, one per star-schema table, live in `load/`; `load/rows.rs` folds a batch's
+//! events into the rows they write; this file decides which messages load.
 
 mod bookings;
 mod cancellations;
+mod hold_ends;
+mod holds;
 mod loaded_events;
 mod rejected_messages;
 mod removals;
 mod routes;
+mod rows;
 mod seats_daily;
 mod trains;
 
 pub use rejected_messages::Rejected;
 
-use bookings::Booked;
-use cancellations::Cancelled;
 use chrono::{DateTime, Datelike, Utc};
-use domain::{BookingCancelReason, DomainEvent, TrainEvent};
+use domain::DomainEvent;
 use event_store::quarantine::{
     self, Failure, Held, Quarantine, Reapply, Retried, RetryError, Sorting, poison_kind,
 };
 use event_store::{EventStore, RecordedEvent};
 use projector::feed::FeedMessage;
-use seats_daily::Seats;
+use rows::Rows;
 use sqlx::{PgConnection, PgPool};
 use std::collections::{BTreeMap, HashSet};
-use trains::Version;
 use uuid::Uuid;
 
 /// What a batch did.
@@ -271,177 +272,13 @@ fn date_key(at: DateTime<Utc>) -> i32 {
     day.year() * 10_000 + i32::try_from(day.month() * 100 + day.day()).unwrap_or_default()
 }
 
-/// One column of `rows`, in key order: what an `unnest($n::type[])` parameter binds.
-fn column<K, V, T>(rows: &BTreeMap<K, V>, value: impl Fn(&K, &V) -> T) -> Vec<T> {
+/// One column of `rows`, in key order: what an `unnest($n::type[])` parameter binds. A column
+/// may borrow from the rows (text binds as `&str`, without a copy).
+fn column<'a, K, V, T>(rows: &'a BTreeMap<K, V>, value: impl Fn(&'a K, &'a V) -> T) -> Vec<T> {
     rows.iter().map(|(key, row)| value(key, row)).collect()
 }
 
 /// The log positions of `rows`, in key order, as the commit and prepare columns.
 fn positions<K, V>(rows: &BTreeMap<K, (V, At)>) -> (Vec<i64>, Vec<i64>) {
     rows.values().map(|(_, at)| (at.0, at.1)).unzip()
-}
-
-/// A batch folded into the rows it writes. Keyed maps keep one row per key (the newest by
-/// position), since one upsert statement may not touch a row twice.
-#[derive(Default)]
-struct Rows {
-    versions: BTreeMap<(i64, At), Version>,
-    removals: BTreeMap<i64, (DateTime<Utc>, At)>,
-    bookings: BTreeMap<i64, (Booked, At)>,
-    cancellations: BTreeMap<i64, (Cancelled, At)>,
-    seats: BTreeMap<(i64, i32), (Seats, At)>,
-}
-
-fn keep_newest<K: Ord, V>(map: &mut BTreeMap<K, (V, At)>, key: K, value: V, at: At) {
-    match map.get(&key) {
-        Some((_, existing)) if *existing >= at => {}
-        _ => {
-            map.insert(key, (value, at));
-        }
-    }
-}
-
-fn seats(n: u32) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-impl Rows {
-    fn add(&mut self, message: &FeedMessage, event: &DomainEvent) {
-        let at = At::of(message);
-        let DomainEvent::Train(event) = event else {
-            // Lobbies carry nothing the warehouse reports on (yet).
-            return;
-        };
-        match event {
-            TrainEvent::TrainRegistered {
-                train_id,
-                details,
-                capacity,
-                registered_at,
-                ..
-            } => {
-                self.version(train_id.0, details, *capacity, *registered_at, at);
-                let left = Seats {
-                    capacity: Some(seats(*capacity)),
-                    seats_left: seats(*capacity),
-                };
-                keep_newest(
-                    &mut self.seats,
-                    (train_id.0, date_key(*registered_at)),
-                    left,
-                    at,
-                );
-            }
-            TrainEvent::TrainDetailsChanged {
-                train_id,
-                details,
-                capacity,
-                seats_left,
-                changed_at,
-                ..
-            } => {
-                self.version(train_id.0, details, *capacity, *changed_at, at);
-                let left = Seats {
-                    capacity: Some(seats(*capacity)),
-                    seats_left: seats(*seats_left),
-                };
-                keep_newest(
-                    &mut self.seats,
-                    (train_id.0, date_key(*changed_at)),
-                    left,
-                    at,
-                );
-            }
-            TrainEvent::SeatBooked {
-                train_id,
-                booking_id,
-                seat_count,
-                seats_left,
-                booked_at,
-                ..
-            } => {
-                let booked = Booked {
-                    train_id: train_id.0,
-                    seat_count: seats(*seat_count),
-                    at: *booked_at,
-                };
-                keep_newest(&mut self.bookings, booking_id.0, booked, at);
-                let left = Seats {
-                    capacity: None,
-                    seats_left: seats(*seats_left),
-                };
-                keep_newest(
-                    &mut self.seats,
-                    (train_id.0, date_key(*booked_at)),
-                    left,
-                    at,
-                );
-            }
-            TrainEvent::BookingCancelled {
-                train_id,
-                booking_id,
-                reason,
-                seats_left,
-                cancelled_at,
-            } => {
-                let cancelled = Cancelled {
-                    train_id: train_id.0,
-                    at: *cancelled_at,
-                    reason: match reason {
-                        BookingCancelReason::Requested => "requested",
-                        BookingCancelReason::OwnerErased => "owner_erased",
-                        BookingCancelReason::TrainRemoved => "train_removed",
-                    },
-                };
-                keep_newest(&mut self.cancellations, booking_id.0, cancelled, at);
-                let left = Seats {
-                    capacity: None,
-                    seats_left: seats(*seats_left),
-                };
-                keep_newest(
-                    &mut self.seats,
-                    (train_id.0, date_key(*cancelled_at)),
-                    left,
-                    at,
-                );
-            }
-            TrainEvent::TrainRemoved {
-                train_id,
-                removed_at,
-            } => keep_newest(&mut self.removals, train_id.0, *removed_at, at),
-            // Who holds a booking is personal data; the warehouse does not keep it.
-            TrainEvent::BookingHolderChanged { .. } => {}
-            // Holds are not reported on yet.
-            TrainEvent::SeatsHeld { .. }
-            | TrainEvent::HoldReleased { .. }
-            | TrainEvent::HoldExpired { .. } => {}
-        }
-    }
-
-    fn version(
-        &mut self,
-        train_id: i64,
-        details: &domain::TrainDetails,
-        capacity: u32,
-        valid_from: DateTime<Utc>,
-        at: At,
-    ) {
-        let version = Version {
-            route: details.route.as_str().to_owned(),
-            departure: details.departure_time.naive(),
-            arrival: details.arrival_time.naive(),
-            capacity: seats(capacity),
-            valid_from,
-        };
-        self.versions.insert((train_id, at), version);
-    }
-
-    /// Trains first (bookings and seats look their version up), then everything else.
-    async fn write(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-        trains::write(tx, &self.versions).await?;
-        bookings::write(tx, &self.bookings).await?;
-        cancellations::write(tx, &self.cancellations).await?;
-        seats_daily::write(tx, &self.seats).await?;
-        removals::write(tx, &self.removals).await
-    }
 }

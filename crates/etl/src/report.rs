@@ -23,7 +23,7 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-const QUERIES: [(&str, &str, &str); 5] = [
+const QUERIES: [(&str, &str, &str); 8] = [
     (
         "bookings_per_route_day",
         "Bookings and cancellations per route per day",
@@ -56,6 +56,26 @@ const QUERIES: [(&str, &str, &str); 5] = [
         "Top routes by bookings made",
         "SELECT rank::text, route, bookings::text, cancellations::text, net_bookings::text
          FROM warehouse.top_routes($1, $2, $3)",
+    ),
+    (
+        "revenue_per_route_day",
+        "Revenue per route per day (minor units, per currency)",
+        "SELECT route, day::text, currency, bookings::text, revenue::text,
+                cancelled_revenue::text
+         FROM warehouse.revenue_per_route_day v WHERE v.day BETWEEN $1 AND $2
+         ORDER BY v.day, v.route, v.currency",
+    ),
+    (
+        "average_price_per_class",
+        "Average price per class (minor units, per currency)",
+        "SELECT class, currency, bookings::text, average_price::text
+         FROM warehouse.average_price_per_class ORDER BY class, currency",
+    ),
+    (
+        "hold_outcomes",
+        "How holds end (share of the holds that have ended)",
+        "SELECT outcome, holds::text, share::text
+         FROM warehouse.hold_outcomes ORDER BY outcome_order",
     ),
 ];
 

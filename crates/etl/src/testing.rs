@@ -61,6 +61,7 @@ pub async fn dump(warehouse: &PgPool) -> Vec<String> {
                  || jsonb_build_object('route', r.route))::text
          FROM warehouse.dim_train t JOIN warehouse.dim_route r USING (route_key)
          UNION ALL SELECT 'seats ' || to_jsonb(s)::text FROM warehouse.fact_train_seats_daily s
+         UNION ALL SELECT 'hold ' || to_jsonb(h)::text FROM warehouse.fact_hold h
          UNION ALL SELECT 'removal ' || to_jsonb(x)::text FROM warehouse.train_removals x
          UNION ALL SELECT 'route ' || route FROM warehouse.dim_route
          UNION ALL SELECT 'event ' || event_id || ' ' || commit_position || '.' || prepare_position

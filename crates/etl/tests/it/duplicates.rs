@@ -101,11 +101,6 @@ async fn messages_in_reverse_order_build_the_same_warehouse() {
         .await
         .expect("in order");
 
-    let (_db, reversed) = World::another_warehouse().await;
-    for message in messages.iter().rev() {
-        etl::load(&reversed, std::slice::from_ref(message))
-            .await
-            .expect("one by one, newest first");
-    }
+    let (_db, reversed) = crate::support::load_newest_first(&messages).await;
     assert_eq!(dump(&reversed).await, dump(&world.warehouse).await);
 }

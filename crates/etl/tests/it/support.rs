@@ -123,6 +123,31 @@ impl World {
     }
 }
 
+/// A day written `yyyy-mm-dd`.
+pub fn day(raw: &str) -> chrono::NaiveDate {
+    raw.parse().expect("a valid date")
+}
+
+/// The rows of the report table `name`.
+pub fn table(tables: &[etl::Table], name: &str) -> Vec<Vec<String>> {
+    tables
+        .iter()
+        .find(|t| t.name == name)
+        .map(|t| t.rows.clone())
+        .expect("a table")
+}
+
+/// A new warehouse loaded with `messages` one at a time, newest first: the worst order.
+pub async fn load_newest_first(messages: &[FeedMessage]) -> (TestDatabase, PgPool) {
+    let (db, pool) = World::another_warehouse().await;
+    for message in messages.iter().rev() {
+        etl::load(&pool, std::slice::from_ref(message))
+            .await
+            .expect("one by one, newest first");
+    }
+    (db, pool)
+}
+
 /// Events in the warehouse's ledger.
 pub async fn loaded(warehouse: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM warehouse.loaded_events")

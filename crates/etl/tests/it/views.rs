@@ -1,13 +1,8 @@
 //! The scenario with hand-computed answers, fed live through the projector's feed, RabbitMQ
 //! and the etl; every analyst view (through the report) must give exactly those answers.
 
-use crate::support::{World, dump, scenario, wait_loaded};
-use chrono::NaiveDate;
+use crate::support::{World, day, dump, scenario, table, wait_loaded};
 use tokio_util::sync::CancellationToken;
-
-fn day(raw: &str) -> NaiveDate {
-    raw.parse().expect("a valid date")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_view_gives_the_hand_computed_answers() {
@@ -23,27 +18,20 @@ async fn every_view_gives_the_hand_computed_answers() {
         top: 10,
     };
     let tables = etl::report(&world.warehouse, whole).await.expect("report");
-    let table = |name: &str| {
-        tables
-            .iter()
-            .find(|t| t.name == name)
-            .map(|t| t.rows.clone())
-            .expect("a table")
-    };
     assert_eq!(
-        table("bookings_per_route_day"),
+        table(&tables, "bookings_per_route_day"),
         scenario::bookings_per_route_day()
     );
     assert_eq!(
-        table("load_factor_per_train"),
+        table(&tables, "load_factor_per_train"),
         scenario::load_factor_per_train()
     );
     assert_eq!(
-        table("cancellation_rate_per_route"),
+        table(&tables, "cancellation_rate_per_route"),
         scenario::cancellation_rate_per_route()
     );
     assert_eq!(
-        table("lead_time_distribution"),
+        table(&tables, "lead_time_distribution"),
         scenario::lead_time_distribution()
     );
 

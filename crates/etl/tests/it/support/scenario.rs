@@ -23,7 +23,8 @@ pub fn at(day: u32, hour: u32) -> DateTime<Utc> {
         .expect("a valid instant")
 }
 
-fn details(route: &str, departure: &str, arrival: &str) -> TrainDetails {
+/// A train's details from its route and times as the API writes them.
+pub fn details(route: &str, departure: &str, arrival: &str) -> TrainDetails {
     TrainDetails {
         route: Route::parse(route).expect("a valid route"),
         departure_time: TravelTime::parse(departure).expect("a valid time"),
@@ -35,7 +36,8 @@ pub fn encode(event: impl Into<DomainEvent>) -> NewEvent {
     event_store::NewEvent::from(domain::encode(&event.into()))
 }
 
-fn booked(train: i64, booking: i64, seats_left: u32, when: DateTime<Utc>) -> TrainEvent {
+/// A booking of one seat, made before seats and prices existed.
+pub fn booked(train: i64, booking: i64, seats_left: u32, when: DateTime<Utc>) -> TrainEvent {
     TrainEvent::SeatBooked {
         train_id: TrainId(train),
         booking_id: BookingId(booking),
@@ -174,7 +176,8 @@ pub async fn write(store: &PgEventStore) {
     assert_eq!(written as i64, EVENTS);
 }
 
-fn rows(rows: &[&[&str]]) -> Vec<Vec<String>> {
+/// A report table's rows, written as string slices.
+pub fn rows(rows: &[&[&str]]) -> Vec<Vec<String>> {
     rows.iter()
         .map(|row| row.iter().map(|cell| (*cell).to_owned()).collect())
         .collect()
