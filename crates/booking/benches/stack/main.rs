@@ -4,7 +4,8 @@
 //! It starts every role as its own `booking` process on the PostgreSQL adapter, against a
 //! throwaway database, warehouse, Redis prefix and RabbitMQ names, then measures in order:
 //! (a) the append ceiling and (b) the adapter (`ceiling`), (c) booking throughput and
-//! (d) the flash sale (`bookings`, with wrk), (e) read your writes (`ryw`), (f) lobby push (`lobby`),
+//! (d) the flash sale (`bookings`, with wrk), beside them (c2) and (d2) holds and (m) the seat
+//! map read (`holds`), (e) read your writes (`ryw`), (f) lobby push (`lobby`),
 //! (g) rebuild and (h) warehouse load (`replay`), and prints one table with each figure's
 //! ratio to (a) and its target, and the peak memory (`VmHWM`) of each role. The roles' logs
 //! stay in a scratch directory named at the start.
@@ -12,11 +13,14 @@
 mod bookings;
 mod ceiling;
 mod cpu;
+mod hold_load;
+mod holds;
 mod lobby;
 mod replay;
 mod report;
 mod roles;
 mod ryw;
+mod seat_map;
 mod stack;
 mod wrk;
 
@@ -45,6 +49,10 @@ pub struct Scale {
     /// Bookings pushed to every lobby member for (f).
     #[arg(long)]
     rounds: Option<usize>,
+    /// Only the holds figures (c2), (d2) and (m): no append sweep, no (c)-(h); for working on
+    /// them without the whole run.
+    #[arg(long)]
+    holds_only: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,

@@ -87,14 +87,27 @@ pub async fn warehouse(
     warehouse: &PgPool,
     extra: &[(&str, String)],
 ) -> anyhow::Result<(Loaded, Role)> {
+    // Only train and lobby streams feed the warehouse: accounts (the holds figures sign
+    // travellers in) stay out of it, so they count neither here nor in the load.
+    let (trains, lobbies) = (
+        format!("{}%", domain::TrainId::STREAM_PREFIX),
+        format!("{}%", domain::LobbyId::STREAM_PREFIX),
+    );
     let head: (i64, i64) = sqlx::query_as(
-        "SELECT xid, seq FROM event_store.events ORDER BY xid DESC, seq DESC LIMIT 1",
+        "SELECT xid, seq FROM event_store.events WHERE stream_id LIKE $1 OR stream_id LIKE $2
+         ORDER BY xid DESC, seq DESC LIMIT 1",
     )
+    .bind(&trains)
+    .bind(&lobbies)
     .fetch_one(log)
     .await?;
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM event_store.events")
-        .fetch_one(log)
-        .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM event_store.events WHERE stream_id LIKE $1 OR stream_id LIKE $2",
+    )
+    .bind(&trains)
+    .bind(&lobbies)
+    .fetch_one(log)
+    .await?;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let fed: Option<(i64, i64)> = sqlx::query_as(

@@ -76,7 +76,17 @@ pub struct Role {
 
 impl Role {
     pub fn start(env: &Env, name: &'static str, extra: &[(&str, String)]) -> anyhow::Result<Self> {
-        let mut command = env.command(&[name], name)?;
+        Self::start_as(env, name, name, extra)
+    }
+
+    /// Another instance of the role `role`, under a name (and log) of its own.
+    pub fn start_as(
+        env: &Env,
+        role: &str,
+        name: &'static str,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
+        let mut command = env.command(&[role], name)?;
         command.envs(extra.iter().map(|(k, v)| (k, v)));
         let child = command
             .spawn()

@@ -2,7 +2,7 @@
 
 use crate::report::{Row, per_second};
 use crate::roles::{Env, Role, free_port, open_files_limit, wait_ready};
-use crate::{Scale, bookings, ceiling, cpu, lobby, replay, ryw};
+use crate::{Scale, bookings, ceiling, cpu, holds, lobby, replay, ryw};
 use anyhow::{Context, ensure};
 use event_store::testing::TestDatabase;
 use std::time::Duration;
@@ -22,9 +22,14 @@ pub async fn run(scale: &Scale) -> anyhow::Result<(Vec<Row>, String)> {
     std::fs::create_dir_all(&scratch)?;
     eprintln!("logs of every role: {}", scratch.display());
 
-    eprintln!("(a)+(b) append sweep over {:?} clients", scale.levels());
-    let appends = ceiling::measure(&scale.levels(), scale.window(), &scratch).await?;
-    let ceiling = appends.ceiling.rate;
+    let appends = if scale.holds_only {
+        None
+    } else {
+        eprintln!("(a)+(b) append sweep over {:?} clients", scale.levels());
+        Some(ceiling::measure(&scale.levels(), scale.window(), &scratch).await?)
+    };
+    // Without the sweep no figure has a ratio to (a).
+    let ceiling = appends.as_ref().map_or(0.0, |appends| appends.ceiling.rate);
 
     let log_db = TestDatabase::create().await;
     let warehouse_db = TestDatabase::create().await;
@@ -50,6 +55,10 @@ pub async fn run(scale: &Scale) -> anyhow::Result<(Vec<Row>, String)> {
             ),
             ("AMQP_URL".into(), amqp.url.clone()),
             ("AMQP_PREFIX".into(), amqp.prefix.clone()),
+            // The seed-000 paths open, as old clients use them: (c) to (f) book anonymously,
+            // each request as a new traveller. The holds figures start roles of their own
+            // that require tokens (`holds`).
+            ("AUTH".into(), "off".into()),
         ],
         logs: scratch.clone(),
     };
@@ -57,26 +66,31 @@ pub async fn run(scale: &Scale) -> anyhow::Result<(Vec<Row>, String)> {
     etl::testing::delete_topology(&amqp).await;
     let (mut rows, peaks, profile) = result?;
 
-    let mut table = vec![
-        Row::new(
-            "(a) ceiling: raw append transaction",
-            format!(
-                "{} events/s at {} clients",
-                per_second(ceiling).trim_end_matches("/s"),
-                appends.ceiling.clients
-            ),
-        )
-        .rate(ceiling, ceiling),
-        Row::new(
-            "(b) event store append (adapter)",
-            format!(
-                "{} events/s at {} writers",
-                per_second(appends.adapter.rate).trim_end_matches("/s"),
-                appends.adapter.clients
-            ),
-        )
-        .rate(appends.adapter.rate, ceiling),
-    ];
+    let mut table = Vec::new();
+    if let Some(appends) = &appends {
+        table.push(
+            Row::new(
+                "(a) ceiling: raw append transaction",
+                format!(
+                    "{} events/s at {} clients",
+                    per_second(ceiling).trim_end_matches("/s"),
+                    appends.ceiling.clients
+                ),
+            )
+            .rate(ceiling, ceiling),
+        );
+        table.push(
+            Row::new(
+                "(b) event store append (adapter)",
+                format!(
+                    "{} events/s at {} writers",
+                    per_second(appends.adapter.rate).trim_end_matches("/s"),
+                    appends.adapter.clients
+                ),
+            )
+            .rate(appends.adapter.rate, ceiling),
+        );
+    }
     table.append(&mut rows);
     for (role, kib) in peaks {
         table.push(Row::new(
@@ -84,9 +98,11 @@ pub async fn run(scale: &Scale) -> anyhow::Result<(Vec<Row>, String)> {
             format!("{:.1} MiB", kib as f64 / 1024.0),
         ));
     }
-    eprintln!("append sweep (clients: ceiling, adapter events/s):");
-    for (clients, ceiling, adapter) in &appends.sweep {
-        eprintln!("  {clients:>3}: {ceiling:>8.0} {adapter:>8.0}");
+    if let Some(appends) = &appends {
+        eprintln!("append sweep (clients: ceiling, adapter events/s):");
+        for (clients, ceiling, adapter) in &appends.sweep {
+            eprintln!("  {clients:>3}: {ceiling:>8.0} {adapter:>8.0}");
+        }
     }
     Ok((table, profile))
 }
@@ -154,9 +170,25 @@ async fn measure_stack(
     .await?;
     wait_ready(&http, &format!("http://{gateway}/health/ready"), ready).await?;
 
-    let first_train = bookings::new_trains(&http, &api_address).await?;
     let log = log_db.pool(4).await;
     let mut rows = Vec::new();
+    let holds_stack = holds::Stack {
+        env,
+        http: &http,
+        api: &api_address,
+        projector: &projector,
+        log: &log,
+    };
+    if scale.holds_only {
+        let held = holds::measure(&holds_stack, window, ceiling).await?;
+        for row in held.rows {
+            record(&mut rows, row);
+        }
+        let mut peaks = stop([api, projector, gateway_role])?;
+        peaks.extend(held.peaks);
+        return Ok((rows, peaks, held.profile));
+    }
+    let first_train = bookings::new_trains(&http, &api_address).await?;
 
     eprintln!(
         "(c) booking throughput: {} connections over {} trains, {window:?}",
@@ -181,6 +213,13 @@ async fn measure_stack(
     let sale =
         bookings::flash_sale(&http, &api_address, &gateway, &log, ceiling, booking_rate).await?;
     record(&mut rows, sale);
+
+    eprintln!("(d2)+(c2)+(m) holds and the seat map, signed in");
+    let held = holds::measure(&holds_stack, window, ceiling).await?;
+    for row in held.rows {
+        record(&mut rows, row);
+    }
+    profile.push_str(&held.profile);
 
     let ryw_rate = scale.ryw_rate.unwrap_or(booking_rate / 2.0);
     eprintln!("(e) read your writes at {ryw_rate:.0}/s for {window:?}");
@@ -238,7 +277,14 @@ async fn measure_stack(
     let (loaded, etl) = replay::warehouse(env, &log, &warehouse, &etl_listen).await?;
     record(&mut rows, loaded.row(ceiling));
 
-    let roles = [api, projector, gateway_role, etl];
+    let mut peaks = stop([api, projector, gateway_role, etl])?;
+    peaks.extend(held.peaks);
+    peaks.push(("rebuild", rebuilt.peak_kib));
+    Ok((rows, peaks, profile))
+}
+
+/// Reads each role's peak memory, then stops them all.
+fn stop<const N: usize>(roles: [Role; N]) -> anyhow::Result<Peaks> {
     let mut peaks = Vec::new();
     for role in &roles {
         let peak = role
@@ -246,11 +292,10 @@ async fn measure_stack(
             .with_context(|| format!("peak memory of {}", role.name))?;
         peaks.push((role.name, peak));
     }
-    peaks.push(("rebuild", rebuilt.peak_kib));
     for role in roles {
         role.stop();
     }
-    Ok((rows, peaks, profile))
+    Ok(peaks)
 }
 
 /// Keeps a row for the table, and shows it at once: a long run should not be silent.
