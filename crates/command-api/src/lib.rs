@@ -137,6 +137,13 @@ pub struct Settings {
         hide_default_value = true
     )]
     pub admin_password: String,
+
+    /// Whether start-up brings the schemas the service uses up to date (the id sequences,
+    /// and with accounts the signing keys and credentials). Not a flag of its own: the binary
+    /// sets it from `MIGRATE`, false when `booking migrate` has done it and the service's
+    /// database role may not run DDL.
+    #[arg(skip = true)]
+    pub migrate: bool,
 }
 
 impl Settings {
@@ -164,6 +171,7 @@ impl Settings {
             login_max_failures: 5,
             admin_email: String::new(),
             admin_password: String::new(),
+            migrate: true,
         }
     }
 }
@@ -211,7 +219,9 @@ impl AppState {
         read_models: Vec<Follower>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        commands::migrate(&pool).await?;
+        if settings.migrate {
+            commands::migrate(&pool).await?;
+        }
         // A read database made anew must not hand out an id the log already holds.
         let read = Ids::new(pool.clone()).move_past_the_log(&store).await?;
         if read > 0 {
