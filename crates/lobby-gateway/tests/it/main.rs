@@ -8,6 +8,7 @@ mod matrix;
 mod openapi;
 mod rate_limit;
 mod redis_outage;
+mod redis_password;
 mod support;
 mod websocket;
 mod ws_limits;
