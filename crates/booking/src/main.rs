@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod healthcheck;
+mod migrate;
 mod quarantine;
 mod serve;
 mod settings;
@@ -14,7 +15,9 @@ mod settings;
 mod settings_files;
 
 use serve::{Runners, cancel_on_signal, serve_api, serve_gateway, serve_ops};
-use settings::{Common, Logging, StatementTimeout, Warehouse, init_tracing, warehouse_pool};
+use settings::{
+    Common, Logging, Migrate, StatementTimeout, Warehouse, init_tracing, warehouse_pool,
+};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +42,8 @@ enum Role {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
+        migrate: Migrate,
+        #[command(flatten)]
         api: command_api::Settings,
         #[command(flatten)]
         projector: projector::Settings,
@@ -58,12 +63,16 @@ enum Role {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
+        migrate: Migrate,
+        #[command(flatten)]
         api: command_api::Settings,
     },
     /// Serve the lobby service and the gateway in front of the command API.
     LobbyGateway {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        migrate: Migrate,
         #[command(flatten)]
         gateway: lobby_gateway::Settings,
     },
@@ -72,6 +81,8 @@ enum Role {
     Projector {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        migrate: Migrate,
         #[command(flatten)]
         projector: projector::Settings,
         #[command(flatten)]
@@ -98,6 +109,8 @@ enum Role {
         etl: etl::Settings,
         #[command(flatten)]
         statement_timeout: StatementTimeout,
+        #[command(flatten)]
+        migrate: Migrate,
         /// Address of the etl's health and metrics endpoints.
         #[arg(
             long = "etl-ops-listen",
@@ -189,10 +202,21 @@ enum Role {
         #[command(flatten)]
         api: command_api::Settings,
     },
-    /// Create or upgrade every schema, then exit.
+    /// Create or upgrade every schema (event store, read models, accounts and, unless
+    /// --warehouse false, the warehouse), then exit. Run it as the owner of the databases,
+    /// before services that start with MIGRATE=skip.
     Migrate {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        warehouse: Warehouse,
+        #[command(flatten)]
+        etl: etl::Settings,
+        /// After migrating, grant each service's database role what it needs and nothing
+        /// more (deploy/grants/*.sql: booking_command_api, booking_projector,
+        /// booking_lobby_gateway, booking_etl, booking_analyst, which must exist).
+        #[arg(long = "grants", env = "MIGRATE_GRANTS", default_value_t = false, action = clap::ArgAction::Set)]
+        grants: bool,
     },
     /// Exit 0 if URL answers 2xx, 1 otherwise: the probe of container healthchecks, e.g.
     /// `booking healthcheck http://127.0.0.1:8081/health/ready`.
@@ -235,17 +259,20 @@ async fn main() -> anyhow::Result<()> {
     match cli.role {
         Role::All {
             common,
-            api,
+            migrate,
+            mut api,
             projector,
             warehouse,
             amqp,
             feed,
             etl,
-            gateway,
+            mut gateway,
         } => {
-            let (store, pool) = common.start().await?;
+            let (store, pool) = common.start_with(migrate).await?;
+            (api.migrate, gateway.migrate) = (migrate.runs(), migrate.runs());
             if warehouse.enabled {
-                let warehouse_pool = warehouse_pool(&etl, 4, common.statement_timeout).await?;
+                let warehouse_pool =
+                    warehouse_pool(&etl, 4, common.statement_timeout, migrate).await?;
                 tracker.spawn(projector::feed::run(
                     store.clone(),
                     pool.clone(),
@@ -264,23 +291,34 @@ async fn main() -> anyhow::Result<()> {
             serve_api(api, store.clone(), pool.clone(), &tracker, shutdown.clone()).await?;
             serve_gateway(gateway, store, pool, &tracker, shutdown.clone()).await?;
         }
-        Role::LobbyGateway { common, gateway } => {
-            let (store, pool) = common.start().await?;
+        Role::LobbyGateway {
+            common,
+            migrate,
+            mut gateway,
+        } => {
+            let (store, pool) = common.start_with(migrate).await?;
+            gateway.migrate = migrate.runs();
             serve_gateway(gateway, store, pool, &tracker, shutdown.clone()).await?;
         }
-        Role::CommandApi { common, api } => {
-            let (store, pool) = common.start().await?;
+        Role::CommandApi {
+            common,
+            migrate,
+            mut api,
+        } => {
+            let (store, pool) = common.start_with(migrate).await?;
+            api.migrate = migrate.runs();
             serve_api(api, store, pool, &tracker, shutdown.clone()).await?;
         }
         Role::Projector {
             common,
+            migrate,
             projector,
             warehouse,
             amqp,
             feed,
             ops_listen,
         } => {
-            let (store, pool) = common.start().await?;
+            let (store, pool) = common.start_with(migrate).await?;
             let mut runners: Vec<String> = projector::Projection::ALL
                 .iter()
                 .map(|p| p.name().to_owned())
@@ -315,10 +353,11 @@ async fn main() -> anyhow::Result<()> {
             amqp,
             etl,
             statement_timeout,
+            migrate,
             ops_listen,
         } => {
             init_tracing(logging.log_format);
-            let pool = warehouse_pool(&etl, 4, statement_timeout).await?;
+            let pool = warehouse_pool(&etl, 4, statement_timeout, migrate).await?;
             let runners = Runners {
                 table: event_store::quarantine::WAREHOUSE,
                 names: vec![etl::ETL_RUNNER.to_owned()],
@@ -342,7 +381,7 @@ async fn main() -> anyhow::Result<()> {
             let common = common.for_operator();
             common.init_tracing();
             let store = common.store().await?;
-            let pool = warehouse_pool(&etl, 4, common.statement_timeout).await?;
+            let pool = warehouse_pool(&etl, 4, common.statement_timeout, Migrate::AUTO).await?;
             // The summary line comes from the progress display.
             etl::backfill(&store, &pool, page_size, true)
                 .await
@@ -358,7 +397,8 @@ async fn main() -> anyhow::Result<()> {
             csv,
         } => {
             init_tracing(logging.log_format);
-            let pool = warehouse_pool(&etl, 2, StatementTimeout::NONE).await?;
+            // Analysts may run it as their read-only role: it never migrates.
+            let pool = warehouse_pool(&etl, 2, StatementTimeout::NONE, Migrate::SKIP).await?;
             let tables = etl::report(&pool, etl::Period { from, to, top })
                 .await
                 .context("querying the warehouse views")?;
@@ -499,12 +539,16 @@ async fn main() -> anyhow::Result<()> {
             );
             return Ok(());
         }
-        Role::Migrate { common } => {
-            let (_store, pool) = common.for_operator().start().await?;
-            let api = command_api::Settings::with_listen(([127, 0, 0, 1], 0).into());
-            command_api::AppState::new(api, _store, pool, projector::followers(), shutdown.clone())
-                .await?;
-            tracing::info!("migrations applied");
+        Role::Migrate {
+            common,
+            warehouse,
+            etl,
+            grants,
+        } => {
+            let common = common.for_operator();
+            common.init_tracing();
+            let warehouse = warehouse.enabled.then_some(&etl);
+            migrate::run(&common, warehouse, grants).await?;
             return Ok(());
         }
         Role::Healthcheck { url, timeout_ms } => {

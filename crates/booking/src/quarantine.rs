@@ -6,7 +6,7 @@
 //! read-model database holds the projections', reactors' and warehouse feed's quarantine, the
 //! warehouse the etl's.
 
-use crate::settings::{Common, warehouse_pool};
+use crate::settings::{Common, Migrate, warehouse_pool};
 use anyhow::Context;
 use clap::Subcommand;
 use event_store::AnyStore;
@@ -31,7 +31,7 @@ pub(crate) async fn run(
     action: Action,
 ) -> anyhow::Result<()> {
     let (store, pool) = common.start().await?;
-    let warehouse = warehouse_pool(&etl, 2, common.statement_timeout).await?;
+    let warehouse = warehouse_pool(&etl, 2, common.statement_timeout, Migrate::AUTO).await?;
     match action {
         Action::List => print_entries(&all(&pool, &warehouse).await?),
         Action::Retry => {

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use event_store::AnyStore;
+use event_store::{AnyStore, Migrations};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::time::Duration;
 
@@ -14,6 +14,46 @@ pub(crate) struct Warehouse {
     /// and retries; the read models never wait for it.
     #[arg(id = "warehouse", long = "warehouse", env = "WAREHOUSE", default_value_t = true, action = clap::ArgAction::Set)]
     pub(crate) enabled: bool,
+}
+
+/// Whether a service brings the schemas it uses up to date at start-up.
+#[derive(Args, Clone, Copy)]
+pub(crate) struct Migrate {
+    /// auto: the role creates or upgrades the schemas it uses at start-up, which takes the
+    /// rights of their owner. skip: `booking migrate` has done that, as the owner, so the
+    /// role's database user needs no right to create, alter or drop anything (compose).
+    #[arg(id = "migrate", long = "migrate", env = "MIGRATE", value_enum, default_value_t = MigrateMode::Auto)]
+    pub(crate) mode: MigrateMode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum MigrateMode {
+    Auto,
+    Skip,
+}
+
+impl Migrate {
+    /// What operator commands and `booking migrate` do: they run as the owner.
+    pub(crate) const AUTO: Self = Self {
+        mode: MigrateMode::Auto,
+    };
+
+    /// What `booking report` does: it may run as the analysts' read-only role.
+    pub(crate) const SKIP: Self = Self {
+        mode: MigrateMode::Skip,
+    };
+
+    pub(crate) fn runs(self) -> bool {
+        self.mode == MigrateMode::Auto
+    }
+
+    fn migrations(self) -> Migrations {
+        if self.runs() {
+            Migrations::Run
+        } else {
+            Migrations::Skip
+        }
+    }
 }
 
 /// Logging, for roles that do not read the shared database settings.
@@ -113,24 +153,29 @@ pub(crate) fn init_tracing(format: LogFormat) {
     }
 }
 
-/// The warehouse database, created and migrated if needed.
+/// The warehouse database, created and migrated if needed (unless `migrate` says skip).
 pub(crate) async fn warehouse_pool(
     settings: &etl::Settings,
     max_connections: u32,
     statement_timeout: StatementTimeout,
+    migrate: Migrate,
 ) -> anyhow::Result<sqlx::PgPool> {
-    etl::ensure_database(&settings.database_url)
-        .await
-        .context("creating the warehouse database")?;
+    if migrate.runs() {
+        etl::ensure_database(&settings.database_url)
+            .await
+            .context("creating the warehouse database")?;
+    }
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(statement_timeout.connect_options(&settings.database_url)?)
         .await
         .context("connecting to WAREHOUSE_DATABASE_URL")?;
-    etl::migrate(&pool)
-        .await
-        .context("migrating the warehouse")?;
+    if migrate.runs() {
+        etl::migrate(&pool)
+            .await
+            .context("migrating the warehouse")?;
+    }
     Ok(pool)
 }
 
@@ -139,14 +184,24 @@ impl Common {
         init_tracing(self.log_format);
     }
 
-    /// What most roles do first: start logging, connect to the event store and the read-model
-    /// database, and bring the read-model schema up to date.
+    /// What operator commands do first: start logging, connect to the event store and the
+    /// read-model database, and bring their schemas up to date.
     pub(crate) async fn start(&self) -> anyhow::Result<(AnyStore, sqlx::PgPool)> {
+        self.start_with(Migrate::AUTO).await
+    }
+
+    /// As [`start`](Self::start) for a service, which migrates only if `migrate` says so.
+    pub(crate) async fn start_with(
+        &self,
+        migrate: Migrate,
+    ) -> anyhow::Result<(AnyStore, sqlx::PgPool)> {
         self.init_tracing();
-        let (store, pool) = (self.store().await?, self.pool().await?);
-        projector::migrate(&pool)
-            .await
-            .context("migrating the read models")?;
+        let (store, pool) = (self.store_with(migrate).await?, self.pool().await?);
+        if migrate.runs() {
+            projector::migrate(&pool)
+                .await
+                .context("migrating the read models")?;
+        }
         Ok((store, pool))
     }
 
@@ -167,14 +222,22 @@ impl Common {
     }
 
     pub(crate) async fn store(&self) -> anyhow::Result<AnyStore> {
-        let url = self
-            .event_store_url
+        self.store_with(Migrate::AUTO).await
+    }
+
+    /// The event store's URL: EVENT_STORE_URL, or DATABASE_URL.
+    pub(crate) fn event_store_url(&self) -> &str {
+        self.event_store_url
             .as_deref()
-            .unwrap_or(&self.database_url);
+            .unwrap_or(&self.database_url)
+    }
+
+    async fn store_with(&self, migrate: Migrate) -> anyhow::Result<AnyStore> {
         AnyStore::connect_bounded(
-            url,
+            self.event_store_url(),
             self.database_max_connections,
             self.statement_timeout.duration(),
+            migrate.migrations(),
         )
         .await
         .context("connecting to the event store")
@@ -237,7 +300,7 @@ mod tests {
         else {
             unreachable!("parsed etl")
         };
-        let pool = warehouse_pool(&etl, 1, timeout)
+        let pool = warehouse_pool(&etl, 1, timeout, Migrate::AUTO)
             .await
             .expect("warehouse pool");
         assert_eq!(statement_timeout(&pool).await, "4321ms");

@@ -158,6 +158,13 @@ pub struct Settings {
     /// How often the expiry timer looks for holds whose time is up, in milliseconds.
     #[arg(long, env = "HOLD_EXPIRY_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
     pub hold_expiry_poll_ms: u64,
+
+    /// Whether start-up brings the schemas the service uses up to date (the id sequences,
+    /// and with accounts the signing keys and credentials). Not a flag of its own: the binary
+    /// sets it from `MIGRATE`, false when `booking migrate` has done it and the service's
+    /// database role may not run DDL.
+    #[arg(skip = true)]
+    pub migrate: bool,
 }
 
 impl Settings {
@@ -192,6 +199,7 @@ impl Settings {
             hold_ttl_secs: 600,
             max_holds_per_user_per_train: 3,
             hold_expiry_poll_ms: 500,
+            migrate: true,
         }
     }
 }
@@ -239,7 +247,9 @@ impl AppState {
         read_models: Vec<Follower>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        commands::migrate(&pool).await?;
+        if settings.migrate {
+            commands::migrate(&pool).await?;
+        }
         // A read database made anew must not hand out an id the log already holds.
         let read = Ids::new(pool.clone()).move_past_the_log(&store).await?;
         if read > 0 {

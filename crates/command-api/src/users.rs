@@ -47,7 +47,9 @@ impl Accounts {
         pool: &sqlx::PgPool,
         redis: http_kit::RedisLink,
     ) -> anyhow::Result<Self> {
-        auth::migrate(pool).await?;
+        if settings.migrate {
+            auth::migrate(pool).await?;
+        }
         let ring = KeyRing::load(
             pool.clone(),
             secret,

@@ -9,6 +9,15 @@ use crate::{
 use sqlx::postgres::PgConnectOptions;
 use std::time::Duration;
 
+/// Whether connecting brings the PostgreSQL adapter's schema up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Run the schema's pending migrations (which needs the rights to create and alter it).
+    Run,
+    /// Expect them run already (`booking migrate`, as the schema's owner).
+    Skip,
+}
+
 /// Whichever adapter the connection string selected.
 #[derive(Clone)]
 pub enum AnyStore {
@@ -32,17 +41,19 @@ impl AnyStore {
     /// `max_connections` sizes the PostgreSQL pool; the gRPC client multiplexes one
     /// connection.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        Self::connect_bounded(url, max_connections, None).await
+        Self::connect_bounded(url, max_connections, None, Migrations::Run).await
     }
 
     /// As [`connect`](Self::connect), with PostgreSQL's `statement_timeout` set on every
     /// connection of the pool, so no statement holds a connection and its locks for longer.
     /// `None` keeps the server's default. KurrentDB has no such setting: its calls are bounded
-    /// by the client's own deadlines.
+    /// by the client's own deadlines. With [`Migrations::Skip`] the PostgreSQL adapter leaves
+    /// its schema as it finds it, so a role without DDL rights can connect.
     pub async fn connect_bounded(
         url: &str,
         max_connections: u32,
         statement_timeout: Option<Duration>,
+        migrations: Migrations,
     ) -> Result<Self, StoreError> {
         let scheme = url
             .split_once("://")
@@ -54,9 +65,13 @@ impl AnyStore {
                     let millis = timeout.as_millis().to_string();
                     options = options.options([("statement_timeout", millis)]);
                 }
-                Ok(Self::Postgres(
-                    PgEventStore::connect_with(options, max_connections).await?,
-                ))
+                let store = match migrations {
+                    Migrations::Run => PgEventStore::connect_with(options, max_connections).await?,
+                    Migrations::Skip => {
+                        PgEventStore::connect_unmigrated(options, max_connections).await?
+                    }
+                };
+                Ok(Self::Postgres(store))
             }
             Some("esdb" | "esdb+discover" | "kurrentdb" | "kurrentdb+discover") => {
                 Ok(Self::Kurrent(KurrentStore::connect(url).await?))

@@ -19,7 +19,7 @@ pub mod conformance;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use any::AnyStore;
+pub use any::{AnyStore, Migrations};
 pub use error::StoreError;
 pub use kurrent::KurrentStore;
 pub use position::{ParsePositionError, Position};

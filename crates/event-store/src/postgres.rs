@@ -37,6 +37,15 @@ fn migrator() -> sqlx::migrate::Migrator {
     migrator
 }
 
+/// Creates or upgrades the store's schema (`event_store`), for `booking migrate` and every
+/// connection that runs migrations.
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    migrator()
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Backend(e.into()))
+}
+
 /// An event store in a PostgreSQL database (schema `event_store`).
 #[derive(Clone)]
 pub struct PgEventStore {
@@ -65,32 +74,51 @@ impl PgEventStore {
         options: PgConnectOptions,
         max_connections: u32,
     ) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
+        Self::new(Self::connect_pool(options, max_connections).await?).await
+    }
+
+    /// As [`connect_with`](Self::connect_with), without running the store's migrations: for a
+    /// database role that may not run DDL, once the owner has run them (`booking migrate`).
+    pub async fn connect_unmigrated(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> Result<Self, StoreError> {
+        Ok(Self::open(
+            Self::connect_pool(options, max_connections).await?,
+        ))
+    }
+
+    async fn connect_pool(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> Result<PgPool, StoreError> {
+        PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
-            .map_err(classify)?;
-        Self::new(pool).await
+            .map_err(classify)
     }
 
     /// Uses an existing pool: runs the store's migrations, and starts the announcer.
     pub async fn new(pool: PgPool) -> Result<Self, StoreError> {
-        migrator()
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(e.into()))?;
+        migrate(&pool).await?;
+        Ok(Self::open(pool))
+    }
+
+    /// Uses an existing pool whose schema is up to date, and starts the announcer.
+    fn open(pool: PgPool) -> Self {
         let (appended, announcements) = watch::channel(0);
         let (wake, _) = watch::channel(0);
         tokio::spawn(announce(pool.clone(), announcements));
-        Ok(Self {
+        Self {
             inner: Arc::new(Inner {
                 pool,
                 appended,
                 wake,
                 listener: tokio::sync::OnceCell::new(),
             }),
-        })
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

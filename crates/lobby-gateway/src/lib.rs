@@ -215,6 +215,13 @@ pub struct Settings {
         hide_default_value = true
     )]
     pub auth_secret: String,
+
+    /// Whether start-up brings the schemas the gateway uses up to date (the id sequences, and
+    /// with `AUTH=required` the signing keys). Not a flag of its own: the binary sets it from
+    /// `MIGRATE`, false when `booking migrate` has done it and the gateway's database role may
+    /// not run DDL.
+    #[arg(skip = true)]
+    pub migrate: bool,
 }
 
 impl Settings {
@@ -251,6 +258,7 @@ impl Settings {
             read_your_writes_timeout_ms: 5_000,
             auth: AuthMode::Off,
             auth_secret: String::new(),
+            migrate: true,
         }
     }
 }
@@ -296,7 +304,9 @@ impl AppState {
         read_models: Vec<Follower>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        commands::migrate(&pool).await?;
+        if settings.migrate {
+            commands::migrate(&pool).await?;
+        }
         // A read database made anew must not hand out an id the log already holds.
         let read = Ids::new(pool.clone()).move_past_the_log(&store).await?;
         if read > 0 {
@@ -400,7 +410,9 @@ async fn door(
         (AuthMode::Off, _) | (AuthMode::Required, "") => None,
         (AuthMode::Required, secret) => {
             let secret = AuthSecret::new(secret.as_bytes())?;
-            auth::migrate(pool).await?;
+            if settings.migrate {
+                auth::migrate(pool).await?;
+            }
             let ring = KeyRing::load(pool.clone(), &secret, KeyRingSettings::default()).await?;
             let ring = Arc::new(ring);
             tracker.spawn(Arc::clone(&ring).keep_fresh(shutdown.clone()));

@@ -124,7 +124,12 @@ async fn session(
         code: close.0,
         reason: close.1.into(),
     };
-    if socket.send(Message::Close(Some(frame))).await.is_ok() {
+    // Under the same deadline as any send: a member that reads nothing, not even this frame,
+    // would otherwise keep this task and its socket forever (they hold no connection permit
+    // any more, so nothing would bound how many pile up) and hold up shutdown.
+    let send_timeout = Duration::from_millis(state.inner.settings.ws_send_timeout_ms);
+    let sent = tokio::time::timeout(send_timeout, socket.send(Message::Close(Some(frame)))).await;
+    if matches!(sent, Ok(Ok(()))) {
         // Give the client a moment to answer the close, as the protocol asks.
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             while let Some(Ok(message)) = socket.recv().await {

@@ -10,6 +10,7 @@ mod erasure;
 mod etl_crash;
 mod gateway_kill;
 mod healthcheck;
+mod least_privilege;
 mod postgres_outage;
 mod quarantine;
 mod reaction_crash;

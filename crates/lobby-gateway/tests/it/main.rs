@@ -8,6 +8,8 @@ mod matrix;
 mod openapi;
 mod rate_limit;
 mod redis_outage;
+mod redis_password;
+mod slow_consumer;
 mod support;
 mod websocket;
 mod ws_limits;

@@ -4,9 +4,7 @@
 //! - the rate limit goes on inside each instance: the same limit per client and window;
 //! - chat stays within each gateway instance.
 
-use crate::support::{
-    PATIENCE, Reply, Socket, Stack, eventually, next_json, next_of, redis_url, say,
-};
+use crate::support::{PATIENCE, Reply, Socket, Stack, eventually, member, next_of, redis_url, say};
 use event_store::testing::proxy::{Proxy, authority};
 use serde_json::json;
 use std::time::Duration;
@@ -62,14 +60,6 @@ async fn chat_soon(socket: &mut Socket) -> Option<serde_json::Value> {
     tokio::time::timeout(Duration::from_secs(1), next_of(socket, "chat"))
         .await
         .ok()
-}
-
-async fn member(stack: &Stack, gateway: usize, lobby: i64) -> Socket {
-    let mut socket = stack.gateways[gateway]
-        .ws(&format!("/lobbies/ws/{lobby}"))
-        .await;
-    assert_eq!(next_json(&mut socket).await["type"], "welcome");
-    socket
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -377,3 +377,12 @@ pub async fn say(socket: &mut Socket, text: &str) {
         .await
         .expect("message sent");
 }
+
+/// A member of `lobby` on the stack's gateway number `gateway`, past its welcome.
+pub async fn member(stack: &Stack, gateway: usize, lobby: i64) -> Socket {
+    let mut socket = stack.gateways[gateway]
+        .ws(&format!("/lobbies/ws/{lobby}"))
+        .await;
+    assert_eq!(next_json(&mut socket).await["type"], "welcome");
+    socket
+}

@@ -7,7 +7,7 @@ use crate::{LIVE_SCHEMA, Projection, ProjectorError};
 use event_store::checkpoint::{self, to_i64, to_u64};
 use event_store::quarantine::{self, Quarantine};
 use event_store::{EventStore, Position, RecordedEvent};
-use sqlx::{Connection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -130,6 +130,10 @@ impl<S: EventStore> Replay<'_, S> {
             copy_quarantine.record(&mut tx, sorting).await?;
         }
         live_quarantine.take_over(&mut tx, &copy_quarantine).await?;
+        for table in projection.tables() {
+            let copy_table = format!("{}.{table}", self.schema);
+            copy_grants(&mut tx, &format!("{LIVE_SCHEMA}.{table}"), &copy_table).await?;
+        }
         let target = live.max(copy);
         // From the first ALTER to the commit, queries on these tables wait.
         let blocking = Instant::now();
@@ -205,4 +209,27 @@ impl<S: EventStore> Replay<'_, S> {
             }
         }
     }
+}
+
+/// Grants `copy` whatever rights others hold on `live`. The services read and write the read
+/// models as database roles of their own (deploy/grants), and must find the table swapped in
+/// as they left the one it replaces; its owner's rights come with the ownership. `copy` is
+/// one of this module's own names, never input.
+async fn copy_grants(conn: &mut PgConnection, live: &str, copy: &str) -> Result<(), sqlx::Error> {
+    let grants: Vec<String> = sqlx::query_scalar(
+        "SELECT format('GRANT %s ON %s TO %s', a.privilege_type, $2::text,
+                       CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END)
+         FROM pg_class c
+         CROSS JOIN LATERAL aclexplode(c.relacl) AS a
+         LEFT JOIN pg_roles r ON r.oid = a.grantee
+         WHERE c.oid = $1::regclass AND a.grantee <> c.relowner",
+    )
+    .bind(live)
+    .bind(copy)
+    .fetch_all(&mut *conn)
+    .await?;
+    for grant in grants {
+        sqlx::query(&grant).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
