@@ -48,9 +48,13 @@ GRANT SELECT ON projections.checkpoints TO booking_lobby_gateway;
 -- The projector alone writes the read models; the services read what they serve.
 GRANT USAGE ON SCHEMA read_models TO booking_command_api, booking_projector, booking_lobby_gateway;
 GRANT SELECT, INSERT, UPDATE, DELETE
-    ON read_models.trains, read_models.bookings, read_models.lobbies, read_models.users
+    ON read_models.trains, read_models.bookings, read_models.lobbies, read_models.users,
+       read_models.seats_taken, read_models.holds, read_models.train_stops
     TO booking_projector;
-GRANT SELECT ON read_models.trains, read_models.bookings, read_models.users TO booking_command_api;
+GRANT SELECT
+    ON read_models.trains, read_models.bookings, read_models.users, read_models.seats_taken,
+       read_models.holds, read_models.train_stops
+    TO booking_command_api;
 GRANT SELECT ON read_models.lobbies TO booking_lobby_gateway;
 
 -- Ids: both command-taking services draw them, and at start-up move the sequences past the

@@ -28,7 +28,7 @@ GRANT USAGE ON SCHEMA warehouse TO booking_etl, booking_analyst;
 GRANT SELECT, INSERT, UPDATE
     ON warehouse.loaded_events, warehouse.dim_route, warehouse.dim_train,
        warehouse.train_removals, warehouse.fact_booking, warehouse.fact_train_seats_daily,
-       warehouse.rejected_messages, warehouse.quarantine
+       warehouse.fact_hold, warehouse.rejected_messages, warehouse.quarantine
     TO booking_etl;
 GRANT SELECT ON warehouse.dim_date TO booking_etl;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA warehouse TO booking_etl;
@@ -37,8 +37,9 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA warehouse TO booking_etl;
 GRANT SELECT
     ON warehouse.bookings_per_route_day, warehouse.load_factor_per_train,
        warehouse.cancellation_rate_per_route, warehouse.lead_time_distribution,
-       warehouse.train_seats_daily,
+       warehouse.train_seats_daily, warehouse.revenue_per_route_day,
+       warehouse.average_price_per_class, warehouse.hold_outcomes,
        warehouse.dim_date, warehouse.dim_route, warehouse.dim_train, warehouse.train_removals,
-       warehouse.fact_booking, warehouse.fact_train_seats_daily
+       warehouse.fact_booking, warehouse.fact_train_seats_daily, warehouse.fact_hold
     TO booking_analyst;
 GRANT EXECUTE ON FUNCTION warehouse.top_routes(date, date, integer) TO booking_analyst;

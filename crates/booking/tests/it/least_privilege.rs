@@ -293,6 +293,27 @@ async fn each_service_runs_as_its_own_database_user_with_only_the_rights_it_need
     let for_tom = json!({"train_id": train_id, "user_credentials": "Tom"});
     let (status, body) = post(&client, at("/start-booking"), Some(&ann), for_tom).await;
     assert_eq!(status, 200, "{body}");
+    // Seats: a hold, the seat map and search, each read or written by its own role.
+    let held = json!({"count": 1, "class": "second"});
+    let path = format!("/ts/trains/{train_id}/holds");
+    let (status, body) = post(&client, at(&path), Some(&ann), held).await;
+    assert_eq!(status, 201, "{body}");
+    let hold = at(&format!(
+        "/ts/holds/{}",
+        body["hold_id"].as_str().unwrap_or("")
+    ));
+    let released = client
+        .delete(hold)
+        .bearer_auth(&ann)
+        .send()
+        .await
+        .expect("release");
+    assert_eq!(released.status().as_u16(), 200);
+    let (status, map) = http.get(&at(&format!("/ts/trains/{train_id}/seats"))).await;
+    assert_eq!(status, 200, "{map}");
+    let search = "/ts/trains/search?from=iasi&to=cluj&date=2099-09-25";
+    let (status, found) = http.get(&at(search)).await;
+    assert_eq!((status, &found[0]["id"]), (200, &train_id), "{found}");
     let (status, shown) = http.get(&at(&format!("/ts/trains/{train_id}"))).await;
     assert_eq!(
         (status, &shown["available_seats"]),
@@ -329,6 +350,10 @@ async fn each_service_runs_as_its_own_database_user_with_only_the_rights_it_need
         "warehouse.lead_time_distribution",
         "warehouse.train_seats_daily",
         "warehouse.fact_booking",
+        "warehouse.revenue_per_route_day",
+        "warehouse.average_price_per_class",
+        "warehouse.hold_outcomes",
+        "warehouse.fact_hold",
         "warehouse.top_routes('2000-01-01', '2099-12-31')",
     ] {
         allowed(&analyst, "the analyst", &format!("SELECT * FROM {view}")).await;
