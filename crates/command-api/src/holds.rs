@@ -286,6 +286,7 @@ async fn hold_of(state: &AppState, raw: &str, access: &Access) -> Result<Row, Ap
         (status = 200, body = HoldView),
         (status = 401, description = "Not authenticated (AUTH=required)", body = crate::openapi::Detail),
         (status = 404, description = "Hold not found, or another traveller's", body = crate::openapi::Detail),
+        (status = 422, description = "An invalid X-Min-Position", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
     ),
 )]
