@@ -219,19 +219,9 @@ async fn answer(
     status: StatusCode,
     body: impl Serialize,
 ) -> Result<Response, ApiError> {
-    if let Some(position) = position {
-        state
-            .freshness()
-            .wait(stream, position, state.read_timeout())
-            .await;
-    }
-    let mut response = (status, Json(body)).into_response();
-    if let Some(value) = position.and_then(|p| p.to_string().parse().ok()) {
-        response
-            .headers_mut()
-            .insert(http_kit::POSITION_HEADER, value);
-    }
-    Ok(response)
+    state.shown(stream, position).await;
+    let response = (status, Json(body)).into_response();
+    Ok(http_kit::with_position(response, position))
 }
 
 /// A hold as the read model has it.

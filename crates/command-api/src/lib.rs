@@ -427,12 +427,18 @@ impl AppState {
         stream: &str,
         position: Option<Position>,
     ) -> Result<Response, ApiError> {
+        self.shown(stream, position).await;
+        Ok(http_kit::recorded(id, position))
+    }
+
+    /// Waits (bounded) until the read models show what was recorded on `stream` at
+    /// `position`, if anything was.
+    pub(crate) async fn shown(&self, stream: &str, position: Option<Position>) {
         if let Some(position) = position {
             self.freshness()
                 .wait(stream, position, self.read_timeout())
                 .await;
         }
-        Ok(http_kit::recorded(id, position))
     }
 
     /// Honours `X-Min-Position` on a query: waits (bounded) until the read models pass it.

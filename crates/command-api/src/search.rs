@@ -159,14 +159,19 @@ pub(crate) async fn search(
         .bind(&ids)
         .fetch_all(state.pool())
         .await?;
+    let trains: HashMap<i64, Seating> = trains.into_iter().map(|t| (t.id, t)).collect();
     let taken = taken_seats(&state, &ids).await?;
+    let mut taken_by_train: HashMap<i64, Vec<&TakenSeat>> = HashMap::new();
+    for seat in &taken {
+        taken_by_train.entry(seat.train_id).or_default().push(seat);
+    }
     let now = Utc::now();
     let found = hits
         .into_iter()
         .filter_map(|hit| {
-            let train = trains.iter().find(|train| train.id == hit.id)?;
-            let mine: Vec<&TakenSeat> = taken.iter().filter(|s| s.train_id == hit.id).collect();
-            let (seats_left_by_class, lowest_price) = availability(train, &mine, now);
+            let train = trains.get(&hit.id)?;
+            let mine = taken_by_train.get(&hit.id).map_or(&[][..], Vec::as_slice);
+            let (seats_left_by_class, lowest_price) = availability(train, mine, now);
             Some(Found {
                 id: hit.id,
                 route: hit.route,

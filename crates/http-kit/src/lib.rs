@@ -27,7 +27,14 @@ pub const MIN_POSITION_HEADER: &str = "x-min-position";
 /// `X-Event-Position` so that a client can ask a later query to wait for it.
 pub fn recorded(id: i64, position: Option<event_store::Position>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let mut response = axum::Json(id).into_response();
+    with_position(axum::Json(id).into_response(), position)
+}
+
+/// `response` with the log position of a command's events in `X-Event-Position`, if any.
+pub fn with_position(
+    mut response: axum::response::Response,
+    position: Option<event_store::Position>,
+) -> axum::response::Response {
     if let Some(value) = position.and_then(|p| p.to_string().parse().ok()) {
         response.headers_mut().insert(POSITION_HEADER, value);
     }
