@@ -581,7 +581,8 @@ fn refusal(refused: TrainError, missing_train: &'static str) -> ApiError {
         | TrainError::TrainAlreadyExists
         | TrainError::TrainDeparted
         | TrainError::TooManyHolds
-        | TrainError::HoldNotActive => ApiError::Conflict(refused.to_string()),
+        | TrainError::HoldNotActive
+        | TrainError::HoldInOrder => ApiError::Conflict(refused.to_string()),
         TrainError::SeatsNotAvailable(seats) => seats_refused("Seats not available", &seats),
         TrainError::SeatsInUse(seats) => seats_refused("Seats in use cannot be removed", &seats),
         TrainError::PaymentRequired => {

@@ -114,6 +114,7 @@ domain_events! {
     Lobby(crate::LobbyEvent),
     User(crate::UserEvent),
     Email(crate::EmailEvent),
+    Order(crate::OrderEvent),
 }
 
 impl DomainEvent {

@@ -1,4 +1,4 @@
-//! The booking domain: trains with their seats and bookings, lobbies, and accounts.
+//! The booking domain: trains with their seats and bookings, lobbies, accounts, and orders.
 //!
 //! Everything here is pure and synchronous. Aggregates are [`Decider`]s: `decide` holds every
 //! business rule and turns a command into events, `evolve` folds a recorded event into state.
@@ -8,6 +8,7 @@ mod decider;
 mod event;
 mod ids;
 mod lobby;
+mod order;
 mod pricing;
 mod schedule;
 mod seats;
@@ -21,6 +22,13 @@ pub use event::{
 };
 pub use ids::{BookingId, LobbyId, TrainId, UserId};
 pub use lobby::{Lobby, LobbyCloseReason, LobbyCommand, LobbyError, LobbyEvent, LobbyState};
+pub use order::{
+    BadId, CancelledTicket, Departed, LegStatus, Order, OrderCancelReason, OrderCommand,
+    OrderError, OrderEvent, OrderHold, OrderId, OrderState, OrderStatus, OrderTicket, Orders,
+    Payment, PaymentId, PaymentStatus, PaymentToken, PaymentView, Phase, ProviderEvent,
+    ProviderEventKind, Refund, RefundId, RefundPolicy, RefundStatus, Ticket, TicketCancelReason,
+    TicketStatus, refund_backoff,
+};
 pub use pricing::{
     BadCurrency, Currency, DEFAULT_DEMAND, DEFAULT_LEAD, DemandTier, LeadTier, Money, Quote,
     QuoteLine, Tariff,

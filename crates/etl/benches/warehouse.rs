@@ -67,6 +67,7 @@ fn registered(train: i64) -> TrainEvent {
 
 fn booked(train: i64, booking: i64, seats_left: u32) -> TrainEvent {
     TrainEvent::SeatBooked {
+        order_id: None,
         train_id: TrainId(train),
         booking_id: BookingId(booking),
         user_credentials: format!("user-{booking}").into(),
@@ -100,6 +101,7 @@ fn messages(count: usize) -> Vec<FeedMessage> {
             let booking = train * 10_000 + in_train;
             if in_train % 10 == 0 {
                 TrainEvent::BookingCancelled {
+                    order_id: None,
                     train_id: TrainId(train),
                     booking_id: BookingId(booking - 1),
                     reason: domain::BookingCancelReason::Requested,

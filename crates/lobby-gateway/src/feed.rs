@@ -328,12 +328,21 @@ pub(crate) fn message(event: &RecordedEvent) -> Option<(TrainId, Outgoing)> {
         ),
         // Nothing a waiting traveller needs: a new train has no lobby yet, an opened lobby
         // has no members yet, a holder change is personal, and accounts are nobody else's.
+        // An order's steps on a train are its owner's business; the seats they move show as
+        // the bookings and releases that come with them.
         DomainEvent::Train(
-            TrainEvent::TrainRegistered { .. } | TrainEvent::BookingHolderChanged { .. },
+            TrainEvent::TrainRegistered { .. }
+            | TrainEvent::BookingHolderChanged { .. }
+            | TrainEvent::HoldExtended { .. }
+            | TrainEvent::HoldExtensionRefused { .. }
+            | TrainEvent::OrderTicketsBooked { .. }
+            | TrainEvent::TicketsRefused { .. }
+            | TrainEvent::TicketsRescheduled { .. },
         )
         | DomainEvent::Lobby(LobbyEvent::LobbyOpened { .. })
         | DomainEvent::User(_)
-        | DomainEvent::Email(_) => return None,
+        | DomainEvent::Email(_)
+        | DomainEvent::Order(_) => return None,
     };
     let mut outgoing = Outgoing::new(&message);
     outgoing.position = Some(event.position);

@@ -43,6 +43,7 @@ fn train_history(t: i64) -> Vec<NewEvent> {
     for b in 0..450 {
         seats_left -= 1;
         events.push(encode(TrainEvent::SeatBooked {
+            order_id: None,
             train_id,
             booking_id: BookingId(t * 1000 + b),
             user_credentials: format!("traveller-{b}").into(),
@@ -57,6 +58,7 @@ fn train_history(t: i64) -> Vec<NewEvent> {
     for b in 0..49 {
         seats_left += 1;
         events.push(encode(TrainEvent::BookingCancelled {
+            order_id: None,
             train_id,
             booking_id: BookingId(t * 1000 + b * 9),
             reason: BookingCancelReason::Requested,

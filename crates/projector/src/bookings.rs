@@ -22,6 +22,8 @@ enum Change {
         booked_at: DateTime<Utc>,
         seat: Option<String>,
         price: Option<Money>,
+        /// The order it is a ticket of.
+        order_id: Option<String>,
     },
     Holder(String),
     Delete,
@@ -54,9 +56,11 @@ pub(crate) async fn apply(
                 booked_at,
                 seat,
                 price,
+                order_id,
                 ..
             }) => {
                 let insert = Change::Insert {
+                    order_id: order_id.as_ref().map(ToString::to_string),
                     train_id: train_id.0,
                     user_credentials: stored(user_credentials),
                     owner_id: user_credentials.owner().map(|owner| owner.0),
@@ -103,7 +107,9 @@ pub(crate) async fn apply(
                 booked_at,
                 seat,
                 price,
+                order_id,
             } => {
+                new.orders.push(order_id);
                 new.ids.push(id);
                 new.trains.push(train_id);
                 new.users.push(user_credentials);
@@ -126,9 +132,9 @@ pub(crate) async fn apply(
     } else if !new.ids.is_empty() {
         sqlx::query(&format!(
             "INSERT INTO {schema}.bookings
-                 (id, train_id, user_credentials, owner_id, booked_at, seat, price_amount, price_currency)
+                 (id, train_id, user_credentials, owner_id, booked_at, seat, price_amount, price_currency, order_id)
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[],
-                                  $5::timestamptz[], $6::text[], $7::bigint[], $8::text[])
+                                  $5::timestamptz[], $6::text[], $7::bigint[], $8::text[], $9::text[])
              ON CONFLICT (id) DO UPDATE SET user_credentials = excluded.user_credentials",
         ))
         .bind(&new.ids)
@@ -139,6 +145,7 @@ pub(crate) async fn apply(
         .bind(&new.seats)
         .bind(&new.amounts)
         .bind(&new.currencies)
+        .bind(&new.orders)
         .execute(&mut *tx)
         .await?;
     }
@@ -172,13 +179,14 @@ struct NewRows {
     seats: Vec<Option<String>>,
     amounts: Vec<Option<i64>>,
     currencies: Vec<Option<String>>,
+    orders: Vec<Option<String>>,
 }
 
 /// Streams new rows in as CSV (quoted fields, so any text in the credentials is safe).
 async fn copy_in(tx: &mut PgConnection, schema: &str, new: &NewRows) -> Result<(), sqlx::Error> {
     use std::fmt::Write;
-    // An empty unquoted field is NULL in CSV; seats and currencies are plain letters, digits
-    // and dashes, so they need no quoting.
+    // An empty unquoted field is NULL in CSV; seats, currencies and order ids are plain
+    // letters, digits and dashes, so they need no quoting.
     fn or_null<T: ToString>(value: Option<&T>) -> String {
         value.map(ToString::to_string).unwrap_or_default()
     }
@@ -193,15 +201,16 @@ async fn copy_in(tx: &mut PgConnection, schema: &str, new: &NewRows) -> Result<(
             or_null(new.amounts[i].as_ref()),
         );
         let currency = or_null(new.currencies[i].as_ref());
+        let order = or_null(new.orders[i].as_ref());
         // Writing to a String cannot fail.
         let _ = writeln!(
             csv,
-            "{id},{train},\"{user}\",{owner},{time},{seat},{amount},{currency}"
+            "{id},{train},\"{user}\",{owner},{time},{seat},{amount},{currency},{order}"
         );
     }
     let mut copy = tx
         .copy_in_raw(&format!(
-            "COPY {schema}.bookings (id, train_id, user_credentials, owner_id, booked_at, seat, price_amount, price_currency) FROM STDIN (FORMAT csv)"
+            "COPY {schema}.bookings (id, train_id, user_credentials, owner_id, booked_at, seat, price_amount, price_currency, order_id) FROM STDIN (FORMAT csv)"
         ))
         .await?;
     copy.send(csv.as_bytes()).await?;

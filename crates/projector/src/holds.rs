@@ -39,6 +39,8 @@ pub(crate) async fn apply(
     _fresh: bool,
 ) -> Result<(), sqlx::Error> {
     let mut changes: BTreeMap<String, Change> = BTreeMap::new();
+    // Applied after the inserts, which may hold the extended holds.
+    let mut extended: (Vec<String>, Vec<String>, Vec<DateTime<Utc>>) = Default::default();
     for &event in events {
         let (hold_id, status) = match event {
             DomainEvent::Train(TrainEvent::SeatsHeld {
@@ -64,6 +66,22 @@ pub(crate) async fn apply(
             }
             DomainEvent::Train(TrainEvent::HoldReleased { hold_id, .. }) => (hold_id, "released"),
             DomainEvent::Train(TrainEvent::HoldExpired { hold_id, .. }) => (hold_id, "expired"),
+            DomainEvent::Train(TrainEvent::OrderTicketsBooked {
+                hold_id,
+                hold_live: true,
+                ..
+            }) => (hold_id, "purchased"),
+            DomainEvent::Train(TrainEvent::HoldExtended {
+                hold_id,
+                order_id,
+                expires_at,
+                ..
+            }) => {
+                extended.0.push(hold_id.to_string());
+                extended.1.push(order_id.to_string());
+                extended.2.push(*expires_at);
+                continue;
+            }
             _ => continue,
         };
         match changes.get_mut(hold_id.as_str()) {
@@ -113,6 +131,18 @@ pub(crate) async fn apply(
         ))
         .bind(&ended)
         .bind(&statuses)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !extended.0.is_empty() {
+        sqlx::query(&format!(
+            "UPDATE {schema}.holds h SET order_id = u.order_id, expires_at = u.until
+             FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(id, order_id, until)
+             WHERE h.hold_id = u.id"
+        ))
+        .bind(&extended.0)
+        .bind(&extended.1)
+        .bind(&extended.2)
         .execute(&mut *tx)
         .await?;
     }

@@ -6,6 +6,7 @@ mod bookings;
 pub mod feed;
 mod holds;
 mod lobbies;
+mod orders;
 mod projection;
 mod replay;
 mod runner;

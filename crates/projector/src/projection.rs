@@ -31,13 +31,14 @@ pub struct Projection {
 
 impl Projection {
     /// Every read model.
-    pub const ALL: [Projection; 6] = [
+    pub const ALL: [Projection; 7] = [
         crate::trains::PROJECTION,
         crate::bookings::PROJECTION,
         crate::lobbies::PROJECTION,
         crate::users::PROJECTION,
         crate::holds::PROJECTION,
         crate::search::PROJECTION,
+        crate::orders::PROJECTION,
     ];
 
     /// A read model named `name` (its checkpoint's name too) that reads the streams starting

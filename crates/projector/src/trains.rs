@@ -55,6 +55,7 @@ pub(crate) async fn apply(
 ) -> Result<(), sqlx::Error> {
     let mut changes: BTreeMap<i64, Change> = BTreeMap::new();
     let (mut cancelled_bookings, mut removed_trains) = (Vec::new(), Vec::new());
+    let mut extended: Vec<(i64, String, DateTime<Utc>)> = Vec::new();
     // `None`: the seat is free again.
     let mut taken: BTreeMap<(i64, String), Option<Taken>> = BTreeMap::new();
     let free = |seats: &[SeatId], id: i64, taken: &mut BTreeMap<(i64, String), Option<Taken>>| {
@@ -170,10 +171,42 @@ pub(crate) async fn apply(
                 taken.retain(|(train, _), _| *train != id);
                 removed_trains.push(id);
             }
-            TrainEvent::BookingHolderChanged { .. } => {}
+            TrainEvent::HoldExtended {
+                hold_id,
+                expires_at,
+                ..
+            } => {
+                // Seats held earlier in this batch are not in the table yet.
+                for row in taken.values_mut().flatten() {
+                    if row.hold_id.as_deref() == Some(hold_id.as_str()) {
+                        row.expires_at = Some(*expires_at);
+                    }
+                }
+                extended.push((id, hold_id.to_string(), *expires_at));
+            }
+            // The hold's seats are booked by the `SeatBooked`s that follow.
+            TrainEvent::OrderTicketsBooked { .. }
+            | TrainEvent::BookingHolderChanged { .. }
+            | TrainEvent::HoldExtensionRefused { .. }
+            | TrainEvent::TicketsRefused { .. }
+            | TrainEvent::TicketsRescheduled { .. } => {}
         }
     }
     write_taken(tx, schema, taken, &cancelled_bookings, &removed_trains).await?;
+    if !extended.is_empty() {
+        let (trains, holds, until): (Vec<i64>, Vec<String>, Vec<DateTime<Utc>>) =
+            columns3(extended);
+        sqlx::query(&format!(
+            "UPDATE {schema}.seats_taken s SET expires_at = e.until
+             FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS e(train_id, hold_id, until)
+             WHERE s.train_id = e.train_id AND s.hold_id = e.hold_id"
+        ))
+        .bind(&trains)
+        .bind(&holds)
+        .bind(&until)
+        .execute(&mut *tx)
+        .await?;
+    }
 
     let mut upserts = Upserts::default();
     let (mut seat_ids, mut seat_counts, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
@@ -347,4 +380,15 @@ impl TakenRows {
         self.owners.push(row.owner_id);
         self.expiries.push(row.expires_at);
     }
+}
+
+/// Three columns from rows of three, for `unnest`.
+fn columns3<A, B, C>(rows: Vec<(A, B, C)>) -> (Vec<A>, Vec<B>, Vec<C>) {
+    let mut columns = (Vec::new(), Vec::new(), Vec::new());
+    for (a, b, c) in rows {
+        columns.0.push(a);
+        columns.1.push(b);
+        columns.2.push(c);
+    }
+    columns
 }

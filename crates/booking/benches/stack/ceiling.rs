@@ -54,6 +54,7 @@ pub fn seat_booked(n: usize) -> NewEvent {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     event_store::NewEvent::from(domain::encode(&DomainEvent::Train(
         TrainEvent::SeatBooked {
+            order_id: None,
             train_id: TrainId(1 + n % 100),
             booking_id: BookingId(n + 1),
             user_credentials: format!("traveller-{n}").into(),

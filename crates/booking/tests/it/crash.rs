@@ -54,6 +54,7 @@ pub(crate) async fn write_log(store: &PgEventStore) -> Position {
         for b in 0..BOOKINGS {
             seats_left -= 1;
             events.push(encode(TrainEvent::SeatBooked {
+                order_id: None,
                 train_id,
                 booking_id: BookingId(t * 10_000 + b),
                 user_credentials: format!("traveller-{b}").into(),
@@ -68,6 +69,7 @@ pub(crate) async fn write_log(store: &PgEventStore) -> Position {
         for b in 0..CANCELLED {
             seats_left += 1;
             events.push(encode(TrainEvent::BookingCancelled {
+                order_id: None,
                 train_id,
                 booking_id: BookingId(t * 10_000 + b * 3),
                 reason: BookingCancelReason::Requested,

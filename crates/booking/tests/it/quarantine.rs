@@ -48,6 +48,7 @@ async fn write_log(store: &PgEventStore) {
     ancient.data["departure_time"] = json!("-5000-01-01T00:00");
     append(store, 2, ancient).await;
     let booked = encode(TrainEvent::SeatBooked {
+        order_id: None,
         train_id: TrainId(2),
         booking_id: BookingId(1),
         user_credentials: "Jane Roe".into(),

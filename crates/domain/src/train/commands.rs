@@ -5,7 +5,10 @@
 //! their payload, so its field names are part of that contract too.
 
 use super::{HoldId, SeatRequest, Traveller};
-use crate::{BookingId, Layout, Route, SeatCount, Tariff, TrainId, TravelTime, UserId};
+use crate::{
+    BookingId, Currency, Layout, OrderId, Route, SeatCount, Tariff, Ticket, TrainId, TravelTime,
+    UserId,
+};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +78,37 @@ pub enum TrainCommand {
     /// Records the end of every hold past its time at `at`; nothing when there is none, so
     /// the expiry timer may repeat it freely.
     ExpireHolds {
+        at: DateTime<Utc>,
+    },
+    /// Keeps a live hold of `owner` for `order_id` until `until`. Records a refusal (which the
+    /// order hears of) when the hold has ended or is not the owner's: never an error.
+    ExtendHold {
+        hold_id: HoldId,
+        owner: UserId,
+        order_id: OrderId,
+        until: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    /// The order paid at `at` for the seats of `hold_id`: each ticket becomes a booking. A
+    /// hold that has ended meanwhile has its seats taken again if they are free; otherwise
+    /// the refusal is recorded. Never an error.
+    IssueTickets {
+        order_id: OrderId,
+        hold_id: HoldId,
+        tickets: Vec<Ticket>,
+        currency: Currency,
+        at: DateTime<Utc>,
+    },
+    /// Gives back the seats of these tickets of `order_id`; those already gone are skipped.
+    CancelOrderTickets {
+        order_id: OrderId,
+        ticket_ids: Vec<BookingId>,
+        at: DateTime<Utc>,
+    },
+    /// Lets go of a live hold kept for `order_id`; nothing if it has ended.
+    ReleaseOrderHold {
+        order_id: OrderId,
+        hold_id: HoldId,
         at: DateTime<Utc>,
     },
     /// A new traveller for a booking; an account's booking keeps its owner.

@@ -7,8 +7,9 @@ use super::{
     ActiveTrain, BookingCancelReason, HoldReleaseReason, TrainCommand, TrainDetails, TrainEvent,
     TrainState, TrainUpdate, Traveller, holds, state,
 };
-use crate::{BookingId, Decider, Layout, Money, SeatCount, SeatId};
+use crate::{BookingId, Decider, Layout, Money, OrderId, SeatCount, SeatId};
 use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
 
 /// The train decider.
 pub struct Train;
@@ -65,6 +66,9 @@ pub enum TrainError {
     HoldNotActive,
     #[error("Hold id is already taken")]
     HoldIdTaken,
+    /// A hold kept for an order goes with its order, never alone.
+    #[error("Hold belongs to an order; cancel the order instead")]
+    HoldInOrder,
     /// Fewer seats would take away these seats, which are booked or held.
     #[error("Seats in use cannot be removed")]
     SeatsInUse(Vec<SeatId>),
@@ -191,6 +195,39 @@ fn decide_active(
         }),
         TrainCommand::ReleaseHold { hold_id, at } => holds::release(train, &hold_id, at),
         TrainCommand::ExpireHolds { at } => Ok(holds::expirations(train, at)),
+        TrainCommand::ExtendHold {
+            hold_id,
+            owner,
+            order_id,
+            until,
+            at,
+        } => holds::after_expiry(train, at, |train| {
+            Ok(holds::extend(train, hold_id, owner, order_id, until, at))
+        }),
+        TrainCommand::IssueTickets {
+            order_id,
+            hold_id,
+            tickets,
+            currency,
+            at,
+        } => holds::after_expiry(train, at, |train| {
+            holds::issue(train, order_id, hold_id, tickets, currency, at)
+        }),
+        TrainCommand::CancelOrderTickets {
+            order_id,
+            ticket_ids,
+            at,
+        } => Ok(holds::cancel_order_tickets(
+            train,
+            &order_id,
+            &ticket_ids,
+            at,
+        )),
+        TrainCommand::ReleaseOrderHold {
+            order_id,
+            hold_id,
+            at,
+        } => Ok(holds::release_for_order(train, &hold_id, &order_id, at)),
         TrainCommand::ChangeBookingHolder {
             booking_id,
             user_credentials,
@@ -259,14 +296,15 @@ fn remove(train: &ActiveTrain, at: DateTime<Utc>) -> Vec<TrainEvent> {
     let mut seats_left = train.seats_left();
     let mut events: Vec<TrainEvent> = train
         .bookings
-        .keys()
-        .map(|&booking_id| {
+        .iter()
+        .map(|(&booking_id, booking)| {
             seats_left += 1;
             TrainEvent::BookingCancelled {
                 train_id: train.train_id,
                 booking_id,
                 reason: BookingCancelReason::TrainRemoved,
                 seats_left,
+                order_id: booking.order.clone(),
                 cancelled_at: at,
             }
         })
@@ -341,6 +379,7 @@ fn book(
             amount: quote.total,
             currency: quote.currency,
         }),
+        order_id: None,
         booked_at: at,
     }])
 }
@@ -357,6 +396,10 @@ fn cancelled(
         booking_id,
         reason,
         seats_left: train.seats_left() + 1,
+        order_id: train
+            .bookings
+            .get(&booking_id)
+            .and_then(|booking| booking.order.clone()),
         cancelled_at: at,
     }
 }
@@ -393,12 +436,34 @@ fn decide_update(
     if !in_use.is_empty() {
         return Err(TrainError::SeatsInUse(in_use));
     }
-    Ok(vec![TrainEvent::TrainDetailsChanged {
+    let moved = details.departure_time != train.details.departure_time
+        || details.arrival_time != train.details.arrival_time;
+    let mut events = vec![TrainEvent::TrainDetailsChanged {
         train_id: train.train_id,
-        details,
+        details: details.clone(),
         capacity,
         seats_left,
         layout: Some(layout),
         changed_at: at,
-    }])
+    }];
+    if moved {
+        // Each order with tickets on the train hears of it, once.
+        let orders: BTreeSet<&OrderId> = train
+            .bookings
+            .values()
+            .filter_map(|booking| booking.order.as_ref())
+            .collect();
+        events.extend(
+            orders
+                .into_iter()
+                .map(|order_id| TrainEvent::TicketsRescheduled {
+                    train_id: train.train_id,
+                    order_id: order_id.clone(),
+                    departure: details.departure_time,
+                    arrival: details.arrival_time,
+                    rescheduled_at: at,
+                }),
+        );
+    }
+    Ok(events)
 }

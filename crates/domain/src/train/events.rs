@@ -4,7 +4,10 @@
 //! a breaking change becomes a new version with an upcaster.
 
 use super::{HoldId, HoldReleaseReason, TrainDetails, Traveller};
-use crate::{BookingId, Layout, Money, Quote, SeatClass, SeatId, Tariff, TrainId, UserId};
+use crate::{
+    BookingId, Layout, Money, OrderId, Quote, SeatClass, SeatId, Tariff, TrainId, TravelTime,
+    UserId,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +77,9 @@ pub enum TrainEvent {
         /// What the booking cost; absent for bookings made before prices existed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         price: Option<Money>,
+        /// The order it is a ticket of; absent for a booking made without one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order_id: Option<OrderId>,
         booked_at: DateTime<Utc>,
     },
     BookingHolderChanged {
@@ -87,6 +93,9 @@ pub enum TrainEvent {
         booking_id: BookingId,
         reason: BookingCancelReason,
         seats_left: u32,
+        /// The order it was a ticket of, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        order_id: Option<OrderId>,
         cancelled_at: DateTime<Utc>,
     },
     /// Seats set aside for `owner` until `expires_at`, at the price quoted when they were
@@ -119,6 +128,50 @@ pub enum TrainEvent {
         seats_left: u32,
         expired_at: DateTime<Utc>,
     },
+    /// A hold now waits for its order's payment, until `expires_at`.
+    HoldExtended {
+        train_id: TrainId,
+        hold_id: HoldId,
+        order_id: OrderId,
+        expires_at: DateTime<Utc>,
+        extended_at: DateTime<Utc>,
+    },
+    /// A hold could not wait for an order: it had ended, or was not the order owner's.
+    HoldExtensionRefused {
+        train_id: TrainId,
+        hold_id: HoldId,
+        order_id: OrderId,
+        refused_at: DateTime<Utc>,
+    },
+    /// An order paid for a hold's seats: the hold ends, and a `SeatBooked` for each ticket
+    /// follows in the same append. `hold_live` is false when the hold had ended and its seats,
+    /// still free, were taken again.
+    OrderTicketsBooked {
+        train_id: TrainId,
+        hold_id: HoldId,
+        order_id: OrderId,
+        ticket_ids: Vec<BookingId>,
+        seats: Vec<SeatId>,
+        hold_live: bool,
+        issued_at: DateTime<Utc>,
+    },
+    /// An order paid for a hold whose seats are gone (`taken` names those booked or held by
+    /// others since), or for a train that has left: no ticket is issued.
+    TicketsRefused {
+        train_id: TrainId,
+        hold_id: HoldId,
+        order_id: OrderId,
+        taken: Vec<SeatId>,
+        refused_at: DateTime<Utc>,
+    },
+    /// Follows a change of departure or arrival, once per order with tickets on the train.
+    TicketsRescheduled {
+        train_id: TrainId,
+        order_id: OrderId,
+        departure: TravelTime,
+        arrival: TravelTime,
+        rescheduled_at: DateTime<Utc>,
+    },
     /// Follows the cancellation of every active booking and the release of every hold.
     TrainRemoved {
         train_id: TrainId,
@@ -137,6 +190,11 @@ impl TrainEvent {
             | Self::SeatsHeld { train_id, .. }
             | Self::HoldReleased { train_id, .. }
             | Self::HoldExpired { train_id, .. }
+            | Self::HoldExtended { train_id, .. }
+            | Self::HoldExtensionRefused { train_id, .. }
+            | Self::OrderTicketsBooked { train_id, .. }
+            | Self::TicketsRefused { train_id, .. }
+            | Self::TicketsRescheduled { train_id, .. }
             | Self::TrainRemoved { train_id, .. } => *train_id,
         }
     }
@@ -152,6 +210,11 @@ impl crate::EventFamily for TrainEvent {
         ("SeatsHeld", 1),
         ("HoldReleased", 1),
         ("HoldExpired", 1),
+        ("HoldExtended", 1),
+        ("HoldExtensionRefused", 1),
+        ("OrderTicketsBooked", 1),
+        ("TicketsRefused", 1),
+        ("TicketsRescheduled", 1),
         ("TrainRemoved", 1),
     ];
 
@@ -165,6 +228,11 @@ impl crate::EventFamily for TrainEvent {
             Self::SeatsHeld { .. } => "SeatsHeld",
             Self::HoldReleased { .. } => "HoldReleased",
             Self::HoldExpired { .. } => "HoldExpired",
+            Self::HoldExtended { .. } => "HoldExtended",
+            Self::HoldExtensionRefused { .. } => "HoldExtensionRefused",
+            Self::OrderTicketsBooked { .. } => "OrderTicketsBooked",
+            Self::TicketsRefused { .. } => "TicketsRefused",
+            Self::TicketsRescheduled { .. } => "TicketsRescheduled",
             Self::TrainRemoved { .. } => "TrainRemoved",
         }
     }

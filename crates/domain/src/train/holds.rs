@@ -6,7 +6,7 @@
 //! seats for the next command), so no correctness depends on a sweeper recording it.
 
 use super::{ActiveTrain, TrainError, TrainEvent};
-use crate::{Quote, SeatClass, SeatId, UserId};
+use crate::{BookingId, Currency, Money, OrderId, Quote, SeatClass, SeatId, Ticket, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -87,6 +87,8 @@ pub struct Hold {
     pub seats: Vec<SeatId>,
     pub quote: Quote,
     pub expires_at: DateTime<Utc>,
+    /// The order it waits for, once extended for one.
+    pub order: Option<OrderId>,
 }
 
 impl Hold {
@@ -245,14 +247,173 @@ pub(super) fn release(
         .get(hold_id)
         .filter(|hold| !hold.expired_at(at))
         .ok_or(TrainError::HoldNotActive)?;
-    Ok(vec![TrainEvent::HoldReleased {
+    if hold.order.is_some() {
+        return Err(TrainError::HoldInOrder);
+    }
+    Ok(vec![released(train, hold_id, hold, at)])
+}
+
+fn released(train: &ActiveTrain, hold_id: &HoldId, hold: &Hold, at: DateTime<Utc>) -> TrainEvent {
+    TrainEvent::HoldReleased {
         train_id: train.train_id,
         hold_id: hold_id.clone(),
         seats: hold.seats.clone(),
         reason: HoldReleaseReason::Released,
         seats_left: train.seats_left() + count(&hold.seats),
         released_at: at,
-    }])
+    }
+}
+
+/// Lets go of a live hold kept for `order_id`, when its order ends unpaid.
+pub(super) fn release_for_order(
+    train: &ActiveTrain,
+    hold_id: &HoldId,
+    order_id: &OrderId,
+    at: DateTime<Utc>,
+) -> Vec<TrainEvent> {
+    train
+        .holds
+        .get(hold_id)
+        .filter(|hold| hold.order.as_ref() == Some(order_id) && !hold.expired_at(at))
+        .map(|hold| vec![released(train, hold_id, hold, at)])
+        .unwrap_or_default()
+}
+
+/// Keeps a live hold of `owner` for `order_id` until `until`, or records why not. Holds past
+/// their time were ended before this is asked.
+pub(super) fn extend(
+    train: &ActiveTrain,
+    hold_id: HoldId,
+    owner: UserId,
+    order_id: OrderId,
+    until: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Vec<TrainEvent> {
+    let hold = train.holds.get(&hold_id).filter(|hold| {
+        hold.owner == owner && hold.order.as_ref().is_none_or(|order| *order == order_id)
+    });
+    match hold {
+        Some(hold) if hold.order.as_ref() == Some(&order_id) && hold.expires_at == until => {
+            vec![]
+        }
+        Some(_) => vec![TrainEvent::HoldExtended {
+            train_id: train.train_id,
+            hold_id,
+            order_id,
+            expires_at: until,
+            extended_at: at,
+        }],
+        None => vec![TrainEvent::HoldExtensionRefused {
+            train_id: train.train_id,
+            hold_id,
+            order_id,
+            refused_at: at,
+        }],
+    }
+}
+
+/// Turns a paid hold's seats into bookings, one per ticket. A hold that ended meanwhile (its
+/// order paid late) has its seats taken again if none was taken since; otherwise, or on a
+/// train that has left, the refusal is recorded. Holds past their time were ended before this
+/// is asked. Tickets already booked (a repeat) record nothing.
+pub(super) fn issue(
+    train: &ActiveTrain,
+    order_id: OrderId,
+    hold_id: HoldId,
+    tickets: Vec<Ticket>,
+    currency: Currency,
+    at: DateTime<Utc>,
+) -> Result<Vec<TrainEvent>, TrainError> {
+    let booked = |ticket: &Ticket| train.bookings.contains_key(&ticket.ticket_id);
+    if tickets.iter().all(booked) {
+        return Ok(vec![]);
+    }
+    // Ids are never reused; a clash means the allocator is broken.
+    if tickets.iter().any(booked) {
+        return Err(TrainError::BookingIdTaken);
+    }
+    let seats: Vec<SeatId> = tickets.iter().map(|t| t.seat.clone()).collect();
+    let live = train
+        .holds
+        .get(&hold_id)
+        .is_some_and(|hold| hold.order.as_ref() == Some(&order_id));
+    let mut after = train.clone();
+    if live {
+        after.end_hold(&hold_id);
+    }
+    let taken: Vec<SeatId> = seats
+        .iter()
+        .filter(|seat| !after.is_free(seat) || after.layout.class_of(seat).is_none())
+        .cloned()
+        .collect();
+    if !taken.is_empty() || train.departed(at) {
+        return Ok(vec![TrainEvent::TicketsRefused {
+            train_id: train.train_id,
+            hold_id,
+            order_id,
+            taken,
+            refused_at: at,
+        }]);
+    }
+    let mut seats_left = after.seats_left();
+    let mut events = vec![TrainEvent::OrderTicketsBooked {
+        train_id: train.train_id,
+        hold_id,
+        order_id: order_id.clone(),
+        ticket_ids: tickets.iter().map(|t| t.ticket_id).collect(),
+        seats,
+        hold_live: live,
+        issued_at: at,
+    }];
+    for ticket in tickets {
+        seats_left = seats_left.saturating_sub(1);
+        events.push(TrainEvent::SeatBooked {
+            train_id: train.train_id,
+            booking_id: ticket.ticket_id,
+            user_credentials: ticket.passenger,
+            seat_count: 1,
+            seats_left,
+            seat: Some(ticket.seat),
+            class: Some(ticket.class),
+            price: Some(Money {
+                amount: ticket.amount,
+                currency: currency.clone(),
+            }),
+            order_id: Some(order_id.clone()),
+            booked_at: at,
+        });
+    }
+    Ok(events)
+}
+
+/// Gives back the seats of the tickets of `order_id` among `ticket_ids` still booked.
+pub(super) fn cancel_order_tickets(
+    train: &ActiveTrain,
+    order_id: &OrderId,
+    ticket_ids: &[BookingId],
+    at: DateTime<Utc>,
+) -> Vec<TrainEvent> {
+    let mut seats_left = train.seats_left();
+    ticket_ids
+        .iter()
+        .filter(|id| {
+            train
+                .bookings
+                .get(id)
+                .is_some_and(|booking| booking.order.as_ref() == Some(order_id))
+        })
+        .map(|&booking_id| {
+            seats_left += 1;
+            TrainEvent::BookingCancelled {
+                train_id: train.train_id,
+                booking_id,
+                reason: super::BookingCancelReason::Requested,
+                seats_left,
+                order_id: Some(order_id.clone()),
+                cancelled_at: at,
+            }
+        })
+        .collect()
 }
 
 fn count(seats: &[SeatId]) -> u32 {

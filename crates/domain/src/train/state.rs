@@ -4,7 +4,7 @@
 //! refuses anything, it only replays facts.
 
 use super::{Hold, HoldId, Holder, TrainDetails, TrainEvent, Traveller};
-use crate::{BookingId, Layout, SeatId, Tariff, TrainId};
+use crate::{BookingId, Layout, OrderId, SeatId, Tariff, TrainId};
 use std::collections::{BTreeMap, HashMap};
 
 /// A booking that still holds a seat.
@@ -14,6 +14,8 @@ pub struct ActiveBooking {
     /// Its seat; `None` for a booking made before seats existed, which takes a place on the
     /// train but no particular seat.
     pub seat: Option<SeatId>,
+    /// The order it is a ticket of, if any.
+    pub order: Option<OrderId>,
 }
 
 /// What keeps a seat from being free.
@@ -71,7 +73,10 @@ impl ActiveTrain {
 
     fn release(&mut self, booking_id: BookingId) {
         if let Some(booking) = self.bookings.remove(&booking_id) {
-            self.holders.remove(&booking.traveller.holder());
+            let holder = booking.traveller.holder();
+            if self.holders.get(&holder) == Some(&booking_id) {
+                self.holders.remove(&holder);
+            }
             if let Some(seat) = booking.seat {
                 self.seats.remove(&seat);
             }
@@ -142,9 +147,13 @@ pub(super) fn evolve(state: TrainState, event: &TrainEvent) -> TrainState {
                 booking_id,
                 user_credentials,
                 seat,
+                order_id,
                 ..
             } => {
-                train.holders.insert(user_credentials.holder(), *booking_id);
+                // An order's tickets are not bound by one booking per traveller.
+                if order_id.is_none() {
+                    train.holders.insert(user_credentials.holder(), *booking_id);
+                }
                 if let Some(seat) = seat {
                     train
                         .seats
@@ -155,6 +164,7 @@ pub(super) fn evolve(state: TrainState, event: &TrainEvent) -> TrainState {
                     ActiveBooking {
                         traveller: user_credentials.clone(),
                         seat: seat.clone(),
+                        order: order_id.clone(),
                     },
                 );
                 TrainState::Active(train)
@@ -179,14 +189,32 @@ pub(super) fn evolve(state: TrainState, event: &TrainEvent) -> TrainState {
                         seats: seats.clone(),
                         quote: quote.clone(),
                         expires_at: *expires_at,
+                        order: None,
                     },
                 );
                 TrainState::Active(train)
             }
-            TrainEvent::HoldReleased { hold_id, .. } | TrainEvent::HoldExpired { hold_id, .. } => {
+            TrainEvent::HoldReleased { hold_id, .. }
+            | TrainEvent::HoldExpired { hold_id, .. }
+            | TrainEvent::OrderTicketsBooked { hold_id, .. } => {
                 train.end_hold(hold_id);
                 TrainState::Active(train)
             }
+            TrainEvent::HoldExtended {
+                hold_id,
+                order_id,
+                expires_at,
+                ..
+            } => {
+                if let Some(hold) = train.holds.get_mut(hold_id) {
+                    hold.order = Some(order_id.clone());
+                    hold.expires_at = *expires_at;
+                }
+                TrainState::Active(train)
+            }
+            TrainEvent::HoldExtensionRefused { .. }
+            | TrainEvent::TicketsRefused { .. }
+            | TrainEvent::TicketsRescheduled { .. } => TrainState::Active(train),
             TrainEvent::BookingHolderChanged {
                 booking_id,
                 user_credentials,

@@ -115,6 +115,7 @@ fn samples() -> Vec<DomainEvent> {
         }
         .into(),
         TrainEvent::SeatBooked {
+            order_id: None,
             train_id,
             booking_id,
             user_credentials: "alice@example.com".into(),
@@ -134,6 +135,7 @@ fn samples() -> Vec<DomainEvent> {
         }
         .into(),
         TrainEvent::BookingCancelled {
+            order_id: None,
             train_id,
             booking_id,
             reason: BookingCancelReason::TrainRemoved,
@@ -286,6 +288,7 @@ fn seats_and_prices_are_stored_in_their_own_fields() {
         "registered_at": "2024-09-01T12:00:00Z"
     });
     let booked = TrainEvent::SeatBooked {
+        order_id: None,
         train_id: TrainId(7),
         booking_id: BookingId(42),
         user_credentials: "alice@example.com".into(),

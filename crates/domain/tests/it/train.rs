@@ -75,6 +75,7 @@ fn booked(booking: i64, user: &str, seats_left: u32) -> TrainEvent {
 
 fn booked_in(booking: i64, user: &str, seat: &str, seats_left: u32) -> TrainEvent {
     TrainEvent::SeatBooked {
+        order_id: None,
         train_id: TRAIN,
         booking_id: BookingId(booking),
         user_credentials: user.into(),
@@ -120,6 +121,7 @@ fn cancel(booking: i64) -> TrainCommand {
 
 fn cancelled(booking: i64, reason: BookingCancelReason, seats_left: u32) -> TrainEvent {
     TrainEvent::BookingCancelled {
+        order_id: None,
         train_id: TRAIN,
         booking_id: BookingId(booking),
         reason,

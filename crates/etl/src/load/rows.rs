@@ -130,6 +130,7 @@ impl Rows {
                 reason,
                 seats_left,
                 cancelled_at,
+                ..
             } => {
                 let cancelled = Cancelled {
                     train_id: train_id.0,
@@ -196,6 +197,21 @@ impl Rows {
                 self.hold_ended(train_id.0, hold_id, "expired", *expired_at, at);
                 self.seats_left(train_id.0, *seats_left, *expired_at, at);
             }
+            // A hold its order paid for; its seats' count moves with the bookings that follow.
+            TrainEvent::OrderTicketsBooked {
+                train_id,
+                hold_id,
+                hold_live: true,
+                issued_at,
+                ..
+            } => self.hold_ended(train_id.0, hold_id, "purchased", *issued_at, at),
+            // Extensions, refusals and reschedules move no seat; orders are not in the
+            // warehouse yet.
+            TrainEvent::OrderTicketsBooked { .. }
+            | TrainEvent::HoldExtended { .. }
+            | TrainEvent::HoldExtensionRefused { .. }
+            | TrainEvent::TicketsRefused { .. }
+            | TrainEvent::TicketsRescheduled { .. } => {}
         }
     }
 

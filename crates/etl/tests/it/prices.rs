@@ -145,6 +145,7 @@ async fn write(store: &PgEventStore) {
         booked(10, 1004, Some((Second, 1000, "EUR")), 16, at(10, 12, 0)),
         held(10, "H1", &["2-5", "2-6"], 1500, 14, at(10, 13, 0)),
         TrainEvent::BookingCancelled {
+            order_id: None,
             train_id: TrainId(10),
             booking_id: BookingId(1004),
             reason: BookingCancelReason::Requested,

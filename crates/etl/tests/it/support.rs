@@ -214,6 +214,7 @@ pub async fn generate(store: &PgEventStore, first: i64, trains: i64, bookings: i
             let when = start + Days::hours(b * 7 % (24 * 28)) + Days::minutes(b);
             left -= 1;
             events.push(TrainEvent::SeatBooked {
+                order_id: None,
                 train_id,
                 booking_id,
                 user_credentials: format!("user-{b}").into(),
@@ -227,6 +228,7 @@ pub async fn generate(store: &PgEventStore, first: i64, trains: i64, bookings: i
             if b % 3 == 2 {
                 left += 1;
                 events.push(TrainEvent::BookingCancelled {
+                    order_id: None,
                     train_id,
                     booking_id,
                     reason: BookingCancelReason::Requested,
@@ -252,6 +254,7 @@ pub async fn generate(store: &PgEventStore, first: i64, trains: i64, bookings: i
             for booking_id in active {
                 left += 1;
                 events.push(TrainEvent::BookingCancelled {
+                    order_id: None,
                     train_id,
                     booking_id,
                     reason: BookingCancelReason::TrainRemoved,

@@ -257,6 +257,7 @@ async fn more_bookings(store: &PgEventStore, id: i64) {
     }];
     for b in 0..5 {
         events.push(TrainEvent::SeatBooked {
+            order_id: None,
             train_id,
             booking_id: domain::BookingId(id * 1000 + b),
             user_credentials: format!("late-{b}").into(),
@@ -289,6 +290,7 @@ async fn a_rebuild_keeps_credentials_with_quotes_commas_and_newlines_intact() {
     let (_, _) = write_history(&fx.store, 1).await;
     let awkward = "O'Neil, \"Jr.\"\nsecond line \\ backslash";
     let event = DomainEvent::Train(TrainEvent::SeatBooked {
+        order_id: None,
         train_id: TrainId(1),
         booking_id: BookingId(999),
         user_credentials: awkward.into(),

@@ -53,6 +53,7 @@ pub async fn write_history(store: &PgEventStore, trains: i64) -> (Expected, Posi
             let booking_id = BookingId(t * 1000 + b);
             seats_left -= 1;
             events.push(TrainEvent::SeatBooked {
+                order_id: None,
                 train_id,
                 booking_id,
                 user_credentials: format!("user-{b}").into(),
@@ -71,6 +72,7 @@ pub async fn write_history(store: &PgEventStore, trains: i64) -> (Expected, Posi
             let booking_id = BookingId(t * 1000 + b);
             seats_left += 1;
             events.push(TrainEvent::BookingCancelled {
+                order_id: None,
                 train_id,
                 booking_id,
                 reason: BookingCancelReason::Requested,
@@ -94,6 +96,7 @@ pub async fn write_history(store: &PgEventStore, trains: i64) -> (Expected, Posi
             for b in 10..60 {
                 seats_left += 1;
                 events.push(TrainEvent::BookingCancelled {
+                    order_id: None,
                     train_id,
                     booking_id: BookingId(t * 1000 + b),
                     reason: BookingCancelReason::TrainRemoved,

@@ -385,6 +385,7 @@ fn an_operator_books_the_cheapest_class_at_the_price_of_the_moment() {
             at: at(2),
         })
         .then(&[TrainEvent::SeatBooked {
+            order_id: None,
             train_id: TRAIN,
             booking_id: BookingId(1),
             user_credentials: "alice".into(),

@@ -34,6 +34,7 @@ fn book(booking: i64, traveller: Traveller) -> TrainCommand {
 
 fn booked(booking: i64, traveller: Traveller, seats_left: u32) -> TrainEvent {
     TrainEvent::SeatBooked {
+        order_id: None,
         train_id: TRAIN,
         booking_id: BookingId(booking),
         user_credentials: traveller,

@@ -39,6 +39,7 @@ pub fn encode(event: impl Into<DomainEvent>) -> NewEvent {
 /// A booking of one seat, made before seats and prices existed.
 pub fn booked(train: i64, booking: i64, seats_left: u32, when: DateTime<Utc>) -> TrainEvent {
     TrainEvent::SeatBooked {
+        order_id: None,
         train_id: TrainId(train),
         booking_id: BookingId(booking),
         user_credentials: format!("user-{booking}").into(),
@@ -59,6 +60,7 @@ fn cancelled(
     when: DateTime<Utc>,
 ) -> TrainEvent {
     TrainEvent::BookingCancelled {
+        order_id: None,
         train_id: TrainId(train),
         booking_id: BookingId(booking),
         reason,
