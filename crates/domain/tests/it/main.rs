@@ -6,6 +6,7 @@
 
 mod fixtures;
 mod lobby;
+mod order;
 mod pricing;
 mod seats;
 mod train;
