@@ -332,10 +332,12 @@ fn decide_placed(order: &Order, command: OrderCommand) -> Result<Vec<OrderEvent>
             arrival,
             at,
         } => {
+            // A ticket keeps no arrival: a new departure, or a first reschedule of any kind,
+            // is news; a repeat of one already heard is not.
             let affected = order.tickets.iter().any(|t| {
                 t.ticket.train_id == train_id
                     && t.status == TicketStatus::Issued
-                    && t.ticket.departure != departure
+                    && (t.ticket.departure != departure || !t.rescheduled)
             });
             if !affected {
                 return Ok(vec![]);

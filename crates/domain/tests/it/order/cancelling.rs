@@ -255,6 +255,28 @@ fn hearing_of_the_same_reschedule_again_records_nothing() {
 }
 
 #[test]
+fn a_train_arriving_at_another_time_is_a_reschedule_too() {
+    let arrival = time("2024-09-25T22:00");
+    given::<Orders>(&confirmed_one_train())
+        .when(note_rescheduled(super::departure(), arrival))
+        .then(&[rescheduled(super::departure(), arrival)]);
+}
+
+#[test]
+fn a_train_arriving_later_lets_its_tickets_go_in_full_until_it_leaves() {
+    let arrival = time("2024-09-25T22:00");
+    let mut history = confirmed_one_train();
+    history.push(rescheduled(super::departure(), arrival));
+    let when = before_departure(TimeDelta::hours(1));
+    given::<Orders>(&history)
+        .when(cancel_ticket(1, when))
+        .then(&[
+            tickets_cancelled(vec![gone(1, TRAIN_A, true, 1500)], REQUESTED, when),
+            refund_requested(1, 1500, REQUESTED, when),
+        ]);
+}
+
+#[test]
 fn a_rescheduled_train_refunds_in_full_until_its_new_departure() {
     let (departure, arrival) = later();
     let mut history = confirmed_one_train();
