@@ -28,7 +28,11 @@
 //!
 //! A refund of a payment made with any other token ends `refund.succeeded`.
 
+mod any;
+pub mod simulator;
 pub mod webhook;
+
+pub use any::{AnyProvider, ProviderKind, UnknownProviderKind};
 
 use serde::{Deserialize, Serialize};
 

@@ -2,3 +2,5 @@
 //! simulator's own HTTP answers, and the webhook signature.
 
 mod signature;
+mod simulator;
+mod support;

@@ -155,6 +155,12 @@ fn a_stale_time_is_refused_even_when_several_v1_match() {
 fn the_secret_never_shows_in_debug() {
     let key = secret("whsec_do_not_print");
     assert_eq!(format!("{key:?}"), "WebhookSecret(..)");
+    let settings = payments::simulator::Settings {
+        webhook_url: "http://127.0.0.1:1/webhooks".into(),
+        secret: key,
+    };
+    let shown = format!("{settings:?}");
+    assert!(!shown.contains("whsec_do_not_print"), "{shown}");
 }
 
 #[test]
