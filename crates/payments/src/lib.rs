@@ -29,6 +29,8 @@
 //! A refund of a payment made with any other token ends `refund.succeeded`.
 
 mod any;
+#[cfg(feature = "testing")]
+pub mod conformance;
 pub mod simulator;
 pub mod webhook;
 

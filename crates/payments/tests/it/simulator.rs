@@ -1,9 +1,11 @@
 //! The simulator's own HTTP answers, and how its client adapter maps them onto
 //! `ProviderError`: what the conformance suite leaves to each adapter.
 
-use crate::support::{bind, log_if_asked, settings};
+use crate::support::{Simulator, bind, log_if_asked, settings};
 use axum::http::StatusCode;
+use payments::conformance::WebhookSink;
 use payments::simulator;
+use payments::webhook::WebhookSecret;
 use payments::{PaymentProvider, PaymentRequest, ProviderError, RefundRequest};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -203,6 +205,33 @@ async fn another_4xx_without_a_message_is_rejected_with_its_status() {
     let client = answering(StatusCode::FORBIDDEN).await;
     let result = client.request_payment(&request("tok_success")).await;
     assert_eq!(rejection(result), "403 Forbidden");
+}
+
+#[tokio::test]
+async fn deliveries_signed_with_another_secret_are_refused_by_the_sink() {
+    let sink = WebhookSink::start(WebhookSecret::from("whsec_other".to_owned()))
+        .await
+        .expect("start the sink");
+    let simulator = Simulator::start(sink.url()).await;
+    let payment = PaymentRequest {
+        payment_id: "pay_forged".into(),
+        ..request("tok_success")
+    };
+    simulator
+        .client()
+        .request_payment(&payment)
+        .await
+        .expect("accepted");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sink.refusals().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery refused"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sink.refusals()[0], "no signature matches the body");
+    assert!(sink.deliveries("pay_forged").is_empty());
 }
 
 #[tokio::test]

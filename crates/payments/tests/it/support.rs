@@ -1,7 +1,9 @@
-//! What the tests share: loopback ports, the simulator's settings, and logs on request.
+//! What the tests share: loopback ports, the simulator's settings, a running simulator
+//! (stopped when dropped), and logs on request.
 
-use payments::simulator::Settings;
+use payments::simulator::{self, Settings};
 use payments::webhook::WebhookSecret;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// Logs to the test output when `TEST_LOG` is set.
 pub fn log_if_asked() {
@@ -31,5 +33,32 @@ pub fn settings(webhook_url: &str) -> Settings {
     Settings {
         webhook_url: webhook_url.to_owned(),
         secret: secret(),
+    }
+}
+
+/// A running simulator delivering to `webhook_url`.
+pub struct Simulator {
+    pub url: String,
+    _stop: DropGuard,
+}
+
+impl Simulator {
+    pub async fn start(webhook_url: &str) -> Self {
+        log_if_asked();
+        let (listener, url) = bind().await;
+        let stop = CancellationToken::new();
+        tokio::spawn(simulator::serve(
+            listener,
+            settings(webhook_url),
+            stop.clone(),
+        ));
+        Self {
+            url,
+            _stop: stop.drop_guard(),
+        }
+    }
+
+    pub fn client(&self) -> simulator::Client {
+        simulator::Client::new(&self.url)
     }
 }
