@@ -4,13 +4,18 @@
 
 use super::super::holds::ANN;
 use super::super::owners::{book, traveller};
-use super::super::{booked_in, registered};
+use super::super::{TRAIN, booked_in, registered};
 use super::{cancelled, issue, ticket, ticket_booked, tickets_booked};
-use crate::given;
-use domain::{Train, TrainError, TrainEvent, Traveller};
+use crate::{at, given};
+use domain::{BookingId, Train, TrainCommand, TrainError, TrainEvent, Traveller};
 
 fn ann() -> Traveller {
     traveller(ANN, "ann", 1)
+}
+
+/// Another traveller of Ann's account.
+fn bea() -> Traveller {
+    traveller(ANN, "bea", 1)
 }
 
 /// The free train with `passenger`'s ticket 1 of order 1 in seat 1-1.
@@ -48,4 +53,48 @@ fn giving_a_ticket_back_keeps_the_travellers_own_booking_counted() {
     given::<Train>(&history)
         .when(book(3, ann()))
         .then_error(TrainError::DuplicateBooking);
+}
+
+fn rename(booking: i64, traveller: Traveller) -> TrainCommand {
+    TrainCommand::ChangeBookingHolder {
+        booking_id: BookingId(booking),
+        user_credentials: traveller,
+        at: at(15),
+    }
+}
+
+fn renamed(booking: i64, traveller: Traveller) -> TrainEvent {
+    TrainEvent::BookingHolderChanged {
+        train_id: TRAIN,
+        booking_id: BookingId(booking),
+        user_credentials: traveller,
+        changed_at: at(15),
+    }
+}
+
+#[test]
+fn a_ticket_may_be_renamed_to_a_traveller_who_has_a_booking() {
+    let mut history = ticket_on_free_train(bea());
+    history.push(booked_in(2, ann(), "1-2", 8));
+    given::<Train>(&history)
+        .when(rename(1, ann()))
+        .then(&[renamed(1, ann())]);
+}
+
+#[test]
+fn renaming_a_ticket_keeps_the_travellers_own_booking_counted() {
+    let mut history = ticket_on_free_train(ann());
+    history.extend([booked_in(2, ann(), "1-2", 8), renamed(1, bea())]);
+    given::<Train>(&history)
+        .when(book(3, ann()))
+        .then_error(TrainError::DuplicateBooking);
+}
+
+#[test]
+fn a_ticket_renamed_to_a_traveller_does_not_take_their_booking_slot() {
+    let mut history = ticket_on_free_train(ann());
+    history.push(renamed(1, bea()));
+    given::<Train>(&history)
+        .when(book(2, bea()))
+        .then(&[booked_in(2, bea(), "1-2", 8)]);
 }
