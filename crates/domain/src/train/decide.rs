@@ -245,7 +245,8 @@ fn decide_active(
             if booking.traveller.holder() == holder {
                 return Ok(vec![]);
             }
-            if train.holders.contains_key(&holder) {
+            // An order's tickets are not bound by one booking per traveller.
+            if booking.order.is_none() && train.holders.contains_key(&holder) {
                 return Err(TrainError::DuplicateBooking);
             }
             Ok(vec![TrainEvent::BookingHolderChanged {

@@ -221,9 +221,16 @@ pub(super) fn evolve(state: TrainState, event: &TrainEvent) -> TrainState {
                 ..
             } => {
                 if let Some(booking) = train.bookings.get_mut(booking_id) {
-                    train.holders.remove(&booking.traveller.holder());
+                    // A ticket's traveller may hold a booking of their own: only the slot this
+                    // booking takes moves, and a ticket takes none.
+                    let old = booking.traveller.holder();
+                    if train.holders.get(&old) == Some(booking_id) {
+                        train.holders.remove(&old);
+                    }
                     booking.traveller.clone_from(user_credentials);
-                    train.holders.insert(user_credentials.holder(), *booking_id);
+                    if booking.order.is_none() {
+                        train.holders.insert(user_credentials.holder(), *booking_id);
+                    }
                 }
                 TrainState::Active(train)
             }

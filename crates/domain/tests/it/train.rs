@@ -6,7 +6,7 @@ use crate::{at, given, route, seats, time};
 use domain::{
     BookingCancelReason, BookingId, Currency, Decider, Holder, Layout, Money, SeatClass, SeatId,
     Tariff, Train, TrainCommand, TrainDetails, TrainError, TrainEvent, TrainId, TrainState,
-    TrainUpdate, TravelTime,
+    TrainUpdate, TravelTime, Traveller,
 };
 
 const TRAIN: TrainId = TrainId(7);
@@ -73,7 +73,7 @@ fn booked(booking: i64, user: &str, seats_left: u32) -> TrainEvent {
     booked_in(booking, user, &format!("1-{booking}"), seats_left)
 }
 
-fn booked_in(booking: i64, user: &str, seat: &str, seats_left: u32) -> TrainEvent {
+fn booked_in(booking: i64, user: impl Into<Traveller>, seat: &str, seats_left: u32) -> TrainEvent {
     TrainEvent::SeatBooked {
         order_id: None,
         train_id: TRAIN,
@@ -143,6 +143,7 @@ fn removed() -> TrainEvent {
 
 mod bookings;
 mod holds;
+mod orders;
 mod owners;
 mod values;
 

@@ -10,17 +10,17 @@ use domain::{
     UserId,
 };
 
-const ANN: UserId = UserId(11);
-const BEN: UserId = UserId(12);
+pub(super) const ANN: UserId = UserId(11);
+pub(super) const BEN: UserId = UserId(12);
 /// Ten minutes, as `HOLD_TTL_SECS=600`.
 const TTL_MINUTES: i64 = 10;
 
-fn hold_id(n: u8) -> HoldId {
+pub(super) fn hold_id(n: u8) -> HoldId {
     HoldId::parse(&format!("hold-{n}")).expect("a valid hold id")
 }
 
 /// Coach 1: four first-class seats; coach 2: six second-class seats.
-fn layout() -> Layout {
+pub(super) fn layout() -> Layout {
     let coach = |name: &str, class, seat_count| Coach {
         coach: name.into(),
         class,
@@ -37,7 +37,7 @@ fn tariff() -> Tariff {
     Tariff::new(Currency::eur(), 2500, 1500)
 }
 
-fn priced() -> TrainEvent {
+pub(super) fn priced() -> TrainEvent {
     TrainEvent::TrainRegistered {
         train_id: TRAIN,
         details: details(),
@@ -49,7 +49,7 @@ fn priced() -> TrainEvent {
     }
 }
 
-fn hold_seats(n: u8, owner: UserId, seats: &[&str], minute: u32) -> TrainCommand {
+pub(super) fn hold_seats(n: u8, owner: UserId, seats: &[&str], minute: u32) -> TrainCommand {
     TrainCommand::HoldSeats {
         hold_id: hold_id(n),
         owner,
@@ -71,7 +71,13 @@ fn line(seat: &str, amount: i64) -> QuoteLine {
 }
 
 /// The hold `n` of `owner` made at `minute`, with its quote's lines.
-fn held(n: u8, owner: UserId, lines: &[(&str, i64)], seats_left: u32, minute: u32) -> TrainEvent {
+pub(super) fn held(
+    n: u8,
+    owner: UserId,
+    lines: &[(&str, i64)],
+    seats_left: u32,
+    minute: u32,
+) -> TrainEvent {
     let lines: Vec<QuoteLine> = lines.iter().map(|(s, a)| line(s, *a)).collect();
     TrainEvent::SeatsHeld {
         train_id: TRAIN,
@@ -93,11 +99,11 @@ fn minute_plus(minute: u32, minutes: i64) -> DateTime<Utc> {
     at(minute) + TimeDelta::minutes(minutes)
 }
 
-fn seats_of(raw: &[&str]) -> Vec<domain::SeatId> {
+pub(super) fn seats_of(raw: &[&str]) -> Vec<domain::SeatId> {
     raw.iter().map(|s| seat_id(s)).collect()
 }
 
-fn expired(n: u8, seats: &[&str], seats_left: u32, minute: u32) -> TrainEvent {
+pub(super) fn expired(n: u8, seats: &[&str], seats_left: u32, minute: u32) -> TrainEvent {
     TrainEvent::HoldExpired {
         train_id: TRAIN,
         hold_id: hold_id(n),
@@ -107,7 +113,12 @@ fn expired(n: u8, seats: &[&str], seats_left: u32, minute: u32) -> TrainEvent {
     }
 }
 
-fn released(n: u8, seats: &[&str], reason: HoldReleaseReason, seats_left: u32) -> TrainEvent {
+pub(super) fn released(
+    n: u8,
+    seats: &[&str],
+    reason: HoldReleaseReason,
+    seats_left: u32,
+) -> TrainEvent {
     TrainEvent::HoldReleased {
         train_id: TRAIN,
         hold_id: hold_id(n),

@@ -15,7 +15,7 @@ const BEN: UserId = UserId(12);
 
 /// `owner`'s traveller whose name has the tag `tag`; `sealing` stands for the ciphertext,
 /// which differs on every sealing of the same name.
-fn traveller(owner: UserId, tag: &str, sealing: u8) -> Traveller {
+pub(super) fn traveller(owner: UserId, tag: &str, sealing: u8) -> Traveller {
     Traveller::Owned {
         owner,
         name: Sealed(format!("sealed-{tag}-{sealing}")),
@@ -23,7 +23,7 @@ fn traveller(owner: UserId, tag: &str, sealing: u8) -> Traveller {
     }
 }
 
-fn book(booking: i64, traveller: Traveller) -> TrainCommand {
+pub(super) fn book(booking: i64, traveller: Traveller) -> TrainCommand {
     TrainCommand::BookSeat {
         booking_id: BookingId(booking),
         user_credentials: traveller,
