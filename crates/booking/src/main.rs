@@ -14,9 +14,9 @@ mod settings;
 #[cfg(test)]
 mod settings_files;
 
-use serve::{Runners, cancel_on_signal, serve_api, serve_gateway, serve_ops};
+use serve::{Runners, cancel_on_signal, serve_api, serve_gateway, serve_ops, serve_simulator};
 use settings::{
-    Common, Logging, Migrate, StatementTimeout, Warehouse, init_tracing, warehouse_pool,
+    Common, Logging, Migrate, Simulator, StatementTimeout, Warehouse, init_tracing, warehouse_pool,
 };
 
 #[derive(Parser)]
@@ -36,9 +36,12 @@ struct Cli {
     reason = "parsed once at start-up; boxing the settings would only obscure them"
 )]
 enum Role {
-    /// Run every role in one process: command API, projector, lobby gateway, and (unless
-    /// --warehouse false) the warehouse feed and the etl.
+    /// Run every role in one process: command API, projector, lobby gateway, the payment
+    /// simulator (with PAYMENT_WEBHOOK_SECRET set), and (unless --warehouse false) the
+    /// warehouse feed and the etl.
     All {
+        #[command(flatten)]
+        simulator: Simulator,
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
@@ -66,6 +69,21 @@ enum Role {
         migrate: Migrate,
         #[command(flatten)]
         api: command_api::Settings,
+    },
+    /// Serve the simulated payment provider (PAYMENT_PROVIDER=simulated): it answers payment
+    /// and refund requests at once with "pending" and tells the outcome to PAYMENT_WEBHOOK_URL.
+    PaymentSimulator {
+        #[command(flatten)]
+        logging: Logging,
+        #[command(flatten)]
+        simulator: Simulator,
+        /// Secret the webhooks are signed with; the command API's PAYMENT_WEBHOOK_SECRET.
+        #[arg(
+            long = "payment-webhook-secret",
+            env = "PAYMENT_WEBHOOK_SECRET",
+            hide_env_values = true
+        )]
+        secret: String,
     },
     /// Serve the lobby service and the gateway in front of the command API.
     LobbyGateway {
@@ -258,6 +276,7 @@ async fn main() -> anyhow::Result<()> {
 
     match cli.role {
         Role::All {
+            simulator,
             common,
             migrate,
             mut api,
@@ -288,8 +307,21 @@ async fn main() -> anyhow::Result<()> {
                 projector,
                 shutdown.clone(),
             ));
+            if !api.payment_webhook_secret.is_empty() {
+                let secret = api.payment_webhook_secret.clone();
+                serve_simulator(simulator, &secret, &tracker, shutdown.clone()).await?;
+            }
             serve_api(api, store.clone(), pool.clone(), &tracker, shutdown.clone()).await?;
             serve_gateway(gateway, store, pool, &tracker, shutdown.clone()).await?;
+        }
+        Role::PaymentSimulator {
+            logging,
+            simulator,
+            secret,
+        } => {
+            init_tracing(logging.log_format);
+            anyhow::ensure!(!secret.is_empty(), "PAYMENT_WEBHOOK_SECRET is empty");
+            serve_simulator(simulator, &secret, &tracker, shutdown.clone()).await?;
         }
         Role::LobbyGateway {
             common,

@@ -43,6 +43,26 @@ pub(crate) async fn serve_gateway(
     Ok(())
 }
 
+/// Serves the simulated payment provider, which signs its webhooks with `secret`.
+pub(crate) async fn serve_simulator(
+    settings: crate::settings::Simulator,
+    secret: &str,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = bind(settings.listen, "payment simulator").await?;
+    let settings = payments::simulator::Settings {
+        webhook_url: settings.webhook_url,
+        secret: payments::webhook::WebhookSecret::from(secret.to_owned()),
+    };
+    spawn_server(
+        tracker,
+        "payment simulator",
+        payments::simulator::serve(listener, settings, shutdown),
+    );
+    Ok(())
+}
+
 pub(crate) async fn bind(
     address: std::net::SocketAddr,
     what: &str,

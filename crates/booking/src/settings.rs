@@ -64,6 +64,26 @@ pub(crate) struct Logging {
     pub(crate) log_format: LogFormat,
 }
 
+/// The simulated payment provider, which `booking all` runs beside the API.
+#[derive(Args, Clone)]
+pub(crate) struct Simulator {
+    /// Address the simulated payment provider listens on (PAYMENT_PROVIDER_URL points here).
+    #[arg(
+        long = "payment-simulator-listen",
+        env = "PAYMENT_SIMULATOR_LISTEN",
+        default_value = "127.0.0.1:8090"
+    )]
+    pub(crate) listen: std::net::SocketAddr,
+
+    /// Where the provider delivers its webhooks: the command API's `/payments/webhook`.
+    #[arg(
+        long = "payment-webhook-url",
+        env = "PAYMENT_WEBHOOK_URL",
+        default_value = "http://127.0.0.1:8081/payments/webhook"
+    )]
+    pub(crate) webhook_url: String,
+}
+
 /// Settings every role shares. No `Debug`: the URLs may hold passwords.
 #[derive(Args, Clone)]
 pub(crate) struct Common {

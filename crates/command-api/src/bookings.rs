@@ -5,7 +5,7 @@
 //! sees and changes only their own (another's answers 404, as if it did not exist), an admin
 //! every one. Its traveller's name is sealed under the owner's key (see `travellers`).
 
-mod travellers;
+pub(crate) mod travellers;
 
 use crate::AppState;
 use crate::idempotency::Attempt;
@@ -320,7 +320,7 @@ pub(crate) async fn update(
     PathId(id): PathId,
     Valid(BookingHolder { user_credentials }): Valid<BookingHolder>,
 ) -> Result<Response, ApiError> {
-    let (train_id, owner) = booking_of(&state, id, &access).await?;
+    let (train_id, owner, _) = booking_of(&state, id, &access).await?;
     let traveller = match owner {
         // The name stays sealed under the booking's owner's key, whoever renames it.
         Some(owner) => travellers::sealed(&state, owner, Some(user_credentials))
@@ -355,7 +355,7 @@ pub(crate) async fn update(
         (status = 200, description = "The id; header X-Event-Position carries the log position", body = i64, content_type = "application/json"),
         (status = 401, description = "Not authenticated (AUTH=required)", body = crate::openapi::Detail),
         (status = 404, description = "Booking not found, or another traveller's", body = crate::openapi::Detail),
-        (status = 409, description = "No seats left, or too many concurrent changes", body = crate::openapi::Detail),
+        (status = 409, description = "An order's ticket whose train has departed, or too many concurrent changes", body = crate::openapi::Detail),
         (status = 422, description = "Invalid input", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
     ),
@@ -366,7 +366,14 @@ pub(crate) async fn cancel(
     access: Access,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
-    let (train_id, _) = booking_of(&state, id, &access).await?;
+    let (train_id, _, order) = booking_of(&state, id, &access).await?;
+    // An order's ticket is cancelled through its order, which refunds it by the policy.
+    if let Some(order_id) = order {
+        let position =
+            crate::orders::cancel_ticket_of(&state, &access, order_id.clone(), BookingId(id))
+                .await?;
+        return state.recorded(id, &order_id.stream(), position).await;
+    }
     let command = TrainCommand::CancelBooking {
         booking_id: BookingId(id),
         at: Utc::now(),
@@ -383,22 +390,27 @@ pub(crate) async fn cancel(
     .await
 }
 
-/// The train whose stream holds an active booking, and the booking's owner; 404 for a booking
-/// this caller may not touch, as for one that does not exist. The read model is current for
-/// anything this service acknowledged, because commands wait for it.
+/// The train whose stream holds an active booking, the booking's owner, and the order it is a
+/// ticket of; 404 for a booking this caller may not touch, as for one that does not exist.
+/// The read model is current for anything this service acknowledged, because commands wait
+/// for it.
 async fn booking_of(
     state: &AppState,
     booking_id: i64,
     access: &Access,
-) -> Result<(TrainId, Option<UserId>), ApiError> {
-    let booking: Option<(i64, Option<i64>)> =
-        sqlx::query_as("SELECT train_id, owner_id FROM read_models.bookings WHERE id = $1")
-            .bind(booking_id)
-            .fetch_optional(state.pool())
-            .await?;
+) -> Result<(TrainId, Option<UserId>, Option<domain::OrderId>), ApiError> {
+    let booking: Option<(i64, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT train_id, owner_id, order_id FROM read_models.bookings WHERE id = $1",
+    )
+    .bind(booking_id)
+    .fetch_optional(state.pool())
+    .await?;
     booking
-        .map(|(train, owner)| (TrainId(train), owner.map(UserId)))
-        .filter(|(_, owner)| access.may_touch(*owner))
+        .map(|(train, owner, order)| {
+            let order = order.and_then(|order| domain::OrderId::parse(&order).ok());
+            (TrainId(train), owner.map(UserId), order)
+        })
+        .filter(|(_, owner, _)| access.may_touch(*owner))
         .ok_or(ApiError::NotFound(NO_BOOKING))
 }
 

@@ -5,6 +5,8 @@ mod bookings;
 mod holds;
 mod idempotency;
 pub mod openapi;
+mod orders;
+mod payments;
 mod reactors;
 mod search;
 mod seats;
@@ -159,6 +161,50 @@ pub struct Settings {
     #[arg(long, env = "HOLD_EXPIRY_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
     pub hold_expiry_poll_ms: u64,
 
+    /// How long an order's holds wait for its payment, in seconds (`pay_by`).
+    #[arg(long, env = "PAYMENT_WINDOW_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub payment_window_secs: u64,
+
+    /// How long before `pay_by` the owner is warned (`hold_expiring` on `/ws/me`), in seconds.
+    #[arg(long, env = "HOLD_WARNING_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub hold_warning_secs: u64,
+
+    /// Cancelled more than this many hours before departure: a full refund.
+    #[arg(long, env = "REFUND_FULL_BEFORE_HOURS", default_value_t = 168, value_parser = clap::value_parser!(u32).range(0..=8_760))]
+    pub refund_full_before_hours: u32,
+
+    /// Cancelled at least this many hours before departure (and not more than
+    /// REFUND_FULL_BEFORE_HOURS): a refund of REFUND_PARTIAL_PERCENT; nothing later.
+    #[arg(long, env = "REFUND_PARTIAL_BEFORE_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(0..=8_760))]
+    pub refund_partial_before_hours: u32,
+
+    /// The share refunded between the two times above, in percent.
+    #[arg(long, env = "REFUND_PARTIAL_PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub refund_partial_percent: u8,
+
+    /// The payment provider's adapter: `simulated` (the in-repo simulator) is the only one.
+    #[arg(long, env = "PAYMENT_PROVIDER", default_value = "simulated")]
+    pub payment_provider: ::payments::ProviderKind,
+
+    /// Where the provider's API is: the simulator's address for `simulated`.
+    #[arg(
+        long,
+        env = "PAYMENT_PROVIDER_URL",
+        default_value = "http://127.0.0.1:8090"
+    )]
+    pub payment_provider_url: String,
+
+    /// Secret the provider signs its webhooks with (shared with the simulator). Empty:
+    /// payments are off, and `/payments` answers 404.
+    #[arg(
+        long,
+        env = "PAYMENT_WEBHOOK_SECRET",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub payment_webhook_secret: String,
+
     /// Whether start-up brings the schemas the service uses up to date (the id sequences,
     /// and with accounts the signing keys and credentials). Not a flag of its own: the binary
     /// sets it from `MIGRATE`, false when `booking migrate` has done it and the service's
@@ -199,6 +245,14 @@ impl Settings {
             hold_ttl_secs: 600,
             max_holds_per_user_per_train: 3,
             hold_expiry_poll_ms: 500,
+            payment_window_secs: 900,
+            hold_warning_secs: 120,
+            refund_full_before_hours: 168,
+            refund_partial_before_hours: 24,
+            refund_partial_percent: 50,
+            payment_provider: ::payments::ProviderKind::Simulated,
+            payment_provider_url: "http://127.0.0.1:8090".into(),
+            payment_webhook_secret: String::new(),
             migrate: true,
         }
     }
@@ -228,6 +282,8 @@ struct Inner {
     accounts: Option<users::Accounts>,
     /// Who may use the train and booking paths (`AUTH`).
     door: Arc<auth::Door>,
+    /// What webhooks are signed with, when payments are on.
+    webhook_secret: Option<::payments::webhook::WebhookSecret>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<auth::Door> {
@@ -296,11 +352,31 @@ impl AppState {
             tracker: &tracker,
             shutdown: &shutdown,
         });
+        // The dispatcher is no follower that commands wait for (a provider outage must not
+        // hold placements back), but readiness reports its quarantine too.
         let runners = read_models
             .iter()
             .chain(&reactors)
             .map(|follower| follower.name.clone())
+            .chain([orders::dispatch::NAME.to_owned()])
             .collect();
+        let webhook_secret = match settings.payment_webhook_secret.as_str() {
+            "" => None,
+            secret => Some(::payments::webhook::WebhookSecret::from(secret.to_owned())),
+        };
+        if webhook_secret.is_some() {
+            let provider = ::payments::AnyProvider::new(
+                settings.payment_provider,
+                &settings.payment_provider_url,
+            );
+            let dispatcher = orders::dispatch::Dispatcher::new(
+                store.clone(),
+                pool.clone(),
+                targets.clone(),
+                provider,
+            );
+            tracker.spawn(dispatcher.run(shutdown.clone()));
+        }
         let state = Self {
             inner: Arc::new(Inner {
                 targets,
@@ -320,9 +396,15 @@ impl AppState {
                 runners,
                 accounts,
                 door: Arc::new(door),
+                webhook_secret,
             }),
         };
         state.inner.tracker.spawn(holds::expiry::run(
+            state.clone(),
+            Duration::from_millis(state.inner.settings.hold_expiry_poll_ms),
+            shutdown_for_timer.clone(),
+        ));
+        state.inner.tracker.spawn(orders::timer::run(
             state.clone(),
             Duration::from_millis(state.inner.settings.hold_expiry_poll_ms),
             shutdown_for_timer,
@@ -384,6 +466,37 @@ impl AppState {
         &self.inner.targets.emails
     }
 
+    pub(crate) fn orders(&self) -> &Executor<domain::Orders> {
+        &self.inner.targets.orders
+    }
+
+    /// How long an order's holds wait for its payment.
+    pub(crate) fn payment_window(&self) -> chrono::TimeDelta {
+        let secs = i64::try_from(self.inner.settings.payment_window_secs).unwrap_or(86_400);
+        chrono::TimeDelta::seconds(secs)
+    }
+
+    /// How long before `pay_by` the owner is warned.
+    pub(crate) fn hold_warning(&self) -> chrono::TimeDelta {
+        let secs = i64::try_from(self.inner.settings.hold_warning_secs).unwrap_or(86_400);
+        chrono::TimeDelta::seconds(secs)
+    }
+
+    /// The refund policy for cancelled tickets.
+    pub(crate) fn refund_policy(&self) -> domain::RefundPolicy {
+        let settings = &self.inner.settings;
+        domain::RefundPolicy {
+            full_more_than: chrono::TimeDelta::hours(settings.refund_full_before_hours.into()),
+            partial_at_least: chrono::TimeDelta::hours(settings.refund_partial_before_hours.into()),
+            partial_percent: settings.refund_partial_percent,
+        }
+    }
+
+    /// The webhook secret, when payments are on.
+    pub(crate) fn webhook_secret(&self) -> Option<&::payments::webhook::WebhookSecret> {
+        self.inner.webhook_secret.as_ref()
+    }
+
     /// Accounts, or 404 when this deployment has no `AUTH_SECRET`.
     pub(crate) fn accounts(&self) -> Result<&users::Accounts, ApiError> {
         self.inner
@@ -413,6 +526,13 @@ impl AppState {
             chrono::TimeDelta::seconds(secs),
             settings.max_holds_per_user_per_train,
         )
+    }
+
+    /// Longest a placement waits for the trains to keep its holds: longer than a read, since
+    /// the answer needs it, and within the request's deadline.
+    pub(crate) fn placement_timeout(&self) -> Duration {
+        let request = Duration::from_millis(self.inner.settings.request_timeout_ms);
+        (self.read_timeout() * 3).min(request.mul_f32(0.8))
     }
 
     pub(crate) fn read_timeout(&self) -> Duration {
@@ -478,6 +598,8 @@ pub fn router(state: AppState) -> Router {
         .merge(seats::routes())
         .merge(search::routes())
         .merge(holds::routes())
+        .merge(orders::routes())
+        .merge(payments::routes())
         .merge(bookings::routes())
         .merge(users::routes())
         .layer(axum::middleware::from_fn_with_state(

@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 #[openapi(
     info(
         title = "Train booking command API",
-        description = "Trains and bookings. Commands answer once the read models show them; \
+        description = "Trains, seats, bookings, orders and payments. Commands answer once the read models show them; \
         send a command's X-Event-Position back as X-Min-Position to make a query wait for it."
     ),
     paths(
@@ -27,6 +27,15 @@ use utoipa::OpenApi;
         crate::holds::create,
         crate::holds::show,
         crate::holds::release,
+        crate::orders::create,
+        crate::orders::list,
+        crate::orders::show,
+        crate::orders::cancel,
+        crate::orders::cancel_ticket,
+        crate::payments::create,
+        crate::payments::list,
+        crate::payments::show,
+        crate::payments::webhook_received,
         crate::bookings::list,
         crate::bookings::show,
         crate::bookings::create,
@@ -51,6 +60,9 @@ use utoipa::OpenApi;
         DemandTierDoc,
         LeadTierDoc,
         crate::holds::NewHold,
+        crate::orders::NewOrder,
+        crate::orders::PassengerBody,
+        crate::payments::NewPayment,
         crate::bookings::NewBooking,
         crate::bookings::BookingHolder,
         crate::users::bodies::Registration,

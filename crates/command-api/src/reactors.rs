@@ -5,17 +5,21 @@
 
 mod cancel_bookings_when_user_erased;
 mod close_lobby_when_train_removed;
+mod order_steps_on_trains;
 mod register_user_when_email_claimed;
 mod release_email_when_user_erased;
+mod train_answers_to_orders;
 
 pub(crate) use cancel_bookings_when_user_erased::CancelBookingsWhenUserErased;
 pub(crate) use close_lobby_when_train_removed::CloseLobbyWhenTrainRemoved;
+pub(crate) use order_steps_on_trains::OrderStepsOnTrains;
 pub(crate) use register_user_when_email_claimed::RegisterUserWhenEmailClaimed;
 pub(crate) use release_email_when_user_erased::ReleaseEmailWhenUserErased;
+pub(crate) use train_answers_to_orders::TrainAnswersToOrders;
 
 use commands::reactor::{self, Reactor, RunnerSettings};
 use commands::{Aggregate, Executor, ExecutorSettings, Follower};
-use domain::{EmailClaim, Lobby, Train, User};
+use domain::{EmailClaim, Lobby, Orders, Train, User};
 use event_store::AnyStore;
 use event_store::quarantine::{Retried, RetryError};
 use sqlx::PgPool;
@@ -30,6 +34,7 @@ pub(crate) struct Targets {
     pub lobbies: Arc<Executor<Lobby>>,
     pub users: Arc<Executor<User>>,
     pub emails: Arc<Executor<EmailClaim>>,
+    pub orders: Arc<Executor<Orders>>,
 }
 
 impl Targets {
@@ -44,6 +49,7 @@ impl Targets {
             lobbies: executor(store, settings, tracker, shutdown),
             users: executor(store, settings, tracker, shutdown),
             emails: executor(store, settings, tracker, shutdown),
+            orders: executor(store, settings, tracker, shutdown),
         }
     }
 }
@@ -80,6 +86,8 @@ pub(crate) fn start(context: Context<'_>) -> Vec<Follower> {
         spawn::<RegisterUserWhenEmailClaimed>(&context, &targets.users),
         spawn::<ReleaseEmailWhenUserErased>(&context, &targets.emails),
         spawn::<CancelBookingsWhenUserErased>(&context, &targets.trains),
+        spawn::<OrderStepsOnTrains>(&context, &targets.trains),
+        spawn::<TrainAnswersToOrders>(&context, &targets.orders),
     ]
 }
 
@@ -90,6 +98,8 @@ pub fn names() -> Vec<String> {
         RegisterUserWhenEmailClaimed::NAME,
         ReleaseEmailWhenUserErased::NAME,
         CancelBookingsWhenUserErased::NAME,
+        OrderStepsOnTrains::NAME,
+        TrainAnswersToOrders::NAME,
     ]
     .map(str::to_owned)
     .to_vec()
@@ -122,8 +132,20 @@ pub async fn retry(
             ),
             (
                 CancelBookingsWhenUserErased::NAME,
-                reactor::retry::<CancelBookingsWhenUserErased, _>(store, pool, targets.trains)
-                    .await?,
+                reactor::retry::<CancelBookingsWhenUserErased, _>(
+                    store,
+                    pool,
+                    Arc::clone(&targets.trains),
+                )
+                .await?,
+            ),
+            (
+                OrderStepsOnTrains::NAME,
+                reactor::retry::<OrderStepsOnTrains, _>(store, pool, targets.trains).await?,
+            ),
+            (
+                TrainAnswersToOrders::NAME,
+                reactor::retry::<TrainAnswersToOrders, _>(store, pool, targets.orders).await?,
             ),
         ])
     }

@@ -1,7 +1,7 @@
 //! The [`Aggregate`] trait: a domain decider whose events travel as [`DomainEvent`]s, and
 //! the streams its instances live in. One impl per aggregate, here.
 
-use domain::{Decider, DomainEvent, EmailKey, LobbyId, TrainId, UserId};
+use domain::{Decider, DomainEvent, EmailKey, LobbyId, OrderId, TrainId, UserId};
 
 /// An aggregate whose events travel as [`DomainEvent`]s, and the streams it lives in.
 pub trait Aggregate:
@@ -43,4 +43,10 @@ impl Aggregate for domain::User {
 impl Aggregate for domain::EmailClaim {
     type Key = EmailKey;
     const STREAM_PREFIX: &'static str = EmailKey::STREAM_PREFIX;
+}
+
+/// An order's stream holds every step of its process, and its payments and refunds.
+impl Aggregate for domain::Orders {
+    type Key = OrderId;
+    const STREAM_PREFIX: &'static str = OrderId::STREAM_PREFIX;
 }

@@ -547,11 +547,15 @@ fn provider_event(
             if refund.amount != event.amount || refund.payment_id != event.payment_id {
                 return Err(OrderError::AmountMismatch);
             }
-            if refund.status != RefundStatus::Pending {
+            // A refund the provider reported done may still fail later (a closed card): the
+            // failure wins, and the money is owed again. Nothing else moves a settled refund.
+            let failed_later = refund.status == RefundStatus::Succeeded
+                && event.kind == ProviderEventKind::RefundFailed;
+            if refund.status != RefundStatus::Pending && !failed_later {
                 return Ok(vec![]);
             }
             if event.kind == ProviderEventKind::RefundFailed {
-                return refund_failed(order, refund_id, &event.event_id, at);
+                return Ok(vec![failure(order, refund, &event.event_id, at)]);
             }
             Ok(vec![OrderEvent::RefundSucceeded {
                 order_id,
@@ -579,16 +583,26 @@ fn refund_failed(
     if refund.status != RefundStatus::Pending {
         return Ok(vec![]);
     }
+    Ok(vec![failure(order, refund, provider_event_id, at)])
+}
+
+/// `refund` failed at `at`: tried again under a new id after its backoff.
+fn failure(
+    order: &Order,
+    refund: &super::Refund,
+    provider_event_id: &str,
+    at: DateTime<Utc>,
+) -> OrderEvent {
     let attempt = refund.attempts_before + 1;
-    Ok(vec![OrderEvent::RefundFailed {
+    OrderEvent::RefundFailed {
         order_id: order.order_id.clone(),
         owner: order.owner,
-        refund_id,
+        refund_id: refund.refund_id.clone(),
         provider_event_id: provider_event_id.to_owned(),
         attempt,
         retry_at: at + refund_backoff(attempt),
         failed_at: at,
-    }])
+    }
 }
 
 fn count(n: usize) -> u32 {

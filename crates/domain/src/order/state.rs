@@ -435,11 +435,21 @@ pub(super) fn evolve(state: OrderState, event: &OrderEvent) -> OrderState {
             if !provider_event_id.is_empty() {
                 order.seen.insert(provider_event_id.clone());
             }
+            let mut owed_again = None;
             if let Some(refund) = order.refund_mut(refund_id) {
+                if refund.status == RefundStatus::Succeeded {
+                    owed_again = Some((refund.payment_id.clone(), refund.amount.amount));
+                }
                 refund.status = RefundStatus::Failed {
                     attempt: *attempt,
                     retry_at: *retry_at,
                 };
+            }
+            // It had been counted as paid back; it is not.
+            if let Some((payment_id, amount)) = owed_again
+                && let Some(payment) = order.payment_mut(&payment_id)
+            {
+                payment.refunded -= amount;
             }
         }
         OrderEvent::TrainRescheduled {

@@ -175,11 +175,30 @@ fn a_refund_that_succeeded_is_recorded_once() {
 }
 
 #[test]
-fn a_settled_refund_does_not_move_again() {
+fn a_refund_that_fails_after_it_succeeded_is_owed_again() {
+    // A card closed after the refund went out: the provider reports the failure last, and the
+    // failure wins, the money counted as refunded no longer.
     let mut history = refunding();
     history.push(refund_succeeded(1, TOTAL, at(11)));
     given::<Orders>(&history)
         .when(provider_says(FAILED, "evt-r1-late", 1, at(12)))
+        .then(&[refund_failed(1, "evt-r1-late", 1, at(12))]);
+    history.push(refund_failed(1, "evt-r1-late", 1, at(12)));
+    let domain::OrderState::Placed(order) = <Orders as domain::Decider>::fold(&history) else {
+        panic!("a placed order");
+    };
+    let paid = order.paid().expect("a payment");
+    assert_eq!(paid.refunded, 0);
+    assert_eq!(
+        order.payment_status(paid),
+        domain::PaymentView::RefundFailed
+    );
+    // A repeat of the failure, or a stale success, changes nothing more.
+    given::<Orders>(&history)
+        .when(provider_says(FAILED, "evt-r1-late", 1, at(13)))
+        .then(&[]);
+    given::<Orders>(&history)
+        .when(provider_says(SUCCEEDED, "evt-r1-again", 1, at(13)))
         .then(&[]);
 }
 
