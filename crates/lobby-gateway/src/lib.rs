@@ -14,6 +14,7 @@ mod feed;
 mod lobbies;
 mod openapi;
 mod rate_limit;
+mod socket;
 mod upstream;
 mod ws;
 
@@ -284,7 +285,7 @@ struct Inner {
     chat: Arc<chat::Chat>,
     sockets: Arc<Semaphore>,
     /// Open websockets per client, capped at `ws_per_client`.
-    client_sockets: Arc<ws::ClientSockets>,
+    client_sockets: Arc<socket::ClientSockets>,
     door: Arc<Door>,
     /// The websocket tasks, which outlive their HTTP requests, and the background tasks
     /// (log feed, chat, command workers, checkpoint follower); `run` waits for them.
@@ -352,7 +353,7 @@ impl AppState {
                 upstream_document: tokio::sync::OnceCell::new(),
                 limiter: rate_limit::RateLimiter::new(redis, &settings),
                 sockets: Arc::new(Semaphore::new(settings.max_websockets)),
-                client_sockets: Arc::new(ws::ClientSockets::new(settings.ws_per_client)),
+                client_sockets: Arc::new(socket::ClientSockets::new(settings.ws_per_client)),
                 door,
                 tracker,
                 hub,
