@@ -1,7 +1,7 @@
-//! What every websocket of the gateway shares (so far only the lobby member's, `ws.rs`): the
-//! upgrade with its buffer and message limits, the instance's and the client's socket caps,
-//! pings and the idle timeout, sends under a deadline, the drop of a socket that falls behind
-//! its channel, and the close frame a session ends with. Each socket's module
+//! What every websocket of the gateway shares, a lobby member's (`ws.rs`) or a user's own
+//! (`me.rs`): the upgrade with its buffer and message limits, the instance's and the client's
+//! socket caps, pings and the idle timeout, sends under a deadline, the drop of a socket that
+//! falls behind its channel, and the close frame a session ends with. Each socket's module
 //! says only what it sends and what it does with what it hears.
 
 use crate::AppState;

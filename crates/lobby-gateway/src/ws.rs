@@ -16,6 +16,7 @@
 
 use crate::AppState;
 use crate::feed::{self, Message as LobbyMessage, Outgoing};
+use crate::hub::Topic;
 use crate::socket::{self, Close, Link, Next, Permits, Upgrade};
 use auth::SocketAccess;
 use axum::extract::ws::WebSocket;
@@ -93,7 +94,7 @@ async fn serve(
 
     // Join before replaying: whatever the feed fans out from now on reaches us, and whatever
     // it fanned out before is already in the log for the replay.
-    let (mut membership, joined_at) = inner.hub.join(train_id);
+    let (mut membership, joined_at) = inner.hub.join(Topic::Train(train_id));
     let welcome = LobbyMessage::Welcome {
         lobby_id,
         train_id,
