@@ -5,7 +5,8 @@
 //! ignores its own publications, whose members already have the line). Without Redis, or
 //! while it is down, chat still works within one instance.
 
-use crate::feed::{Hub, Message, Outgoing};
+use crate::feed::{Message, Outgoing};
+use crate::hub::{Hub, Topic};
 use domain::{LobbyId, TrainId};
 use futures_util::StreamExt;
 use http_kit::RedisLink;
@@ -77,7 +78,8 @@ impl Chat {
             member: member.to_owned(),
             text,
         };
-        self.hub.send(train_id, Outgoing::new(&message));
+        self.hub
+            .send(Topic::Train(train_id), Outgoing::new(&message));
         let Message::Chat { member, text, .. } = message else {
             return;
         };
@@ -111,7 +113,8 @@ impl Chat {
             member: relayed.member,
             text: relayed.text,
         };
-        self.hub.send(relayed.train_id, Outgoing::new(&message));
+        self.hub
+            .send(Topic::Train(relayed.train_id), Outgoing::new(&message));
     }
 }
 

@@ -1,23 +1,26 @@
-//! From the event log to the lobbies: one subscription per process follows every train and
-//! lobby stream and fans each event out to the members of that train's lobby.
+//! From the event log to the sockets: one subscription per process follows every train, lobby
+//! and order stream and fans each event out, to the members of its train's lobby or, for an
+//! order's event, to its owner's own sockets (`/ws/me`).
 //!
-//! Each train with members has a bounded broadcast channel; a member that falls more than its
-//! capacity behind sees `Lagged` and is dropped (it can reconnect with its last position), so
-//! memory per connection stays bounded whatever a client does. Broadcasts carry ids and seat
-//! counts only, never a traveller's credentials.
+//! One subscription rather than a second for orders: the hub's one position under one lock is
+//! what makes join-then-replay gapless for both kinds of socket, and one reader per process
+//! polls the log once. Lobby-only processes pay for decoding order events they drop.
+//!
+//! The channels the events go out on are the hub's (`hub.rs`). Lobby broadcasts carry ids and
+//! seat counts only, never a traveller's credentials; what an order's owner is told is
+//! `me.rs`'s business.
 
+use crate::hub::{Hub, Topic};
 use domain::{
-    DomainEvent, HoldReleaseReason, LobbyCloseReason, LobbyEvent, LobbyId, TrainEvent, TrainId,
+    DomainEvent, HoldReleaseReason, LobbyCloseReason, LobbyEvent, LobbyId, OrderId, TrainEvent,
+    TrainId,
 };
 use event_store::checkpoint::Checkpoints;
 use event_store::{AnyStore, EventStore, Filter, Position, RecordedEvent};
 use serde::Serialize;
 use sqlx::PgPool;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 /// A message to lobby members, as JSON with a `type`.
@@ -108,108 +111,50 @@ impl Outgoing {
             text: serde_json::to_string(message).unwrap_or_default(),
         }
     }
-}
 
-/// The lobbies with members in this process, by train.
-pub struct Hub {
-    capacity: usize,
-    state: Mutex<HubState>,
-    following: AtomicBool,
-}
-
-#[derive(Default)]
-struct HubState {
-    trains: HashMap<TrainId, broadcast::Sender<Arc<Outgoing>>>,
-    /// The last event fanned out.
-    position: Option<Position>,
-}
-
-/// A member's place in its train's channel; leaving drops the channel with its last member.
-pub struct Membership<'a> {
-    hub: &'a Hub,
-    train_id: TrainId,
-    pub receiver: broadcast::Receiver<Arc<Outgoing>>,
-}
-
-impl Drop for Membership<'_> {
-    fn drop(&mut self) {
-        let mut state = self.hub.lock();
-        // Our own receiver still counts; under the lock nobody can join meanwhile.
-        if state
-            .trains
-            .get(&self.train_id)
-            .is_some_and(|sender| sender.receiver_count() <= 1)
-        {
-            state.trains.remove(&self.train_id);
-        }
-    }
-}
-
-impl Hub {
-    /// Members may fall `capacity` messages behind before they are dropped.
-    pub fn new(capacity: usize) -> Self {
+    /// The broadcast of `message`, made of the log event at `position`.
+    pub fn logged(message: &impl Serialize, position: Position) -> Self {
         Self {
-            capacity: capacity.max(1),
-            state: Mutex::default(),
-            following: AtomicBool::new(false),
+            position: Some(position),
+            closes: None,
+            from: None,
+            text: serde_json::to_string(message).unwrap_or_default(),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Joins `train_id`'s lobby: everything fanned out after the returned position arrives.
-    pub fn join(&self, train_id: TrainId) -> (Membership<'_>, Option<Position>) {
-        let mut state = self.lock();
-        let receiver = state
-            .trains
-            .entry(train_id)
-            .or_insert_with(|| broadcast::channel(self.capacity).0)
-            .subscribe();
-        let membership = Membership {
-            hub: self,
-            train_id,
-            receiver,
-        };
-        (membership, state.position)
-    }
-
-    /// Hands `outgoing` to the members of `train_id`'s lobby in this process.
-    pub fn send(&self, train_id: TrainId, outgoing: Outgoing) {
-        let mut state = self.lock();
-        if let Some(position) = outgoing.position {
-            state.position = Some(position);
-        }
-        if let Some(sender) = state.trains.get(&train_id) {
-            // No receiver left is fine: the last member just went.
-            let _ = sender.send(Arc::new(outgoing));
-        }
-    }
-
-    /// Members in this process, across lobbies.
-    pub fn members(&self) -> usize {
-        self.lock()
-            .trains
-            .values()
-            .map(|s| s.receiver_count())
-            .sum()
-    }
-
-    pub(crate) fn is_following(&self) -> bool {
-        self.following.load(Ordering::Relaxed)
     }
 }
 
-/// The streams whose events lobbies show.
-pub(crate) fn filter() -> Filter {
-    Filter::prefixes([TrainId::STREAM_PREFIX, LobbyId::STREAM_PREFIX])
+/// The streams whose events the sockets show.
+fn filter() -> Filter {
+    Filter::prefixes([
+        TrainId::STREAM_PREFIX,
+        LobbyId::STREAM_PREFIX,
+        OrderId::STREAM_PREFIX,
+    ])
+}
+
+/// Where an event goes in this process and as what, if anywhere.
+fn route(event: &RecordedEvent) -> Option<(Topic, Outgoing)> {
+    match decode(event)? {
+        DomainEvent::Order(order) => {
+            let outgoing = crate::me::notice(&order, event.position)?;
+            Some((Topic::User(order.owner()), outgoing))
+        }
+        other => {
+            let (train_id, outgoing) = lobby_message(other, event.position)?;
+            Some((Topic::Train(train_id), outgoing))
+        }
+    }
 }
 
 /// The message an event becomes in its train's lobby, if any.
 pub(crate) fn message(event: &RecordedEvent) -> Option<(TrainId, Outgoing)> {
-    let decoded = match domain::decode(&event.event_type, &event.metadata, event.data.clone()) {
-        Ok(decoded) => decoded,
+    lobby_message(decode(event)?, event.position)
+}
+
+/// A recorded event read back, or `None` (logged) for one this release cannot read.
+pub(crate) fn decode(event: &RecordedEvent) -> Option<DomainEvent> {
+    match domain::decode(&event.event_type, &event.metadata, event.data.clone()) {
+        Ok(decoded) => Some(decoded),
         // A live push has nothing to hold back: the event is skipped, and the projections'
         // quarantine is where it is kept for an operator. Only its kind is logged, since a
         // decoding error may quote the data.
@@ -219,13 +164,17 @@ pub(crate) fn message(event: &RecordedEvent) -> Option<(TrainId, Outgoing)> {
                 stream = %event.stream,
                 event_type = %event.event_type,
                 error_kind = e.kind(),
-                "skipping an event the lobbies cannot read"
+                "skipping an event the websockets cannot read"
             );
             metrics::counter!("lobby_events_unreadable_total", "kind" => e.kind()).increment(1);
-            return None;
+            None
         }
-    };
-    let position = event.position.to_string();
+    }
+}
+
+/// The message a decoded event at `at` becomes in its train's lobby, if any.
+fn lobby_message(decoded: DomainEvent, at: Position) -> Option<(TrainId, Outgoing)> {
+    let position = at.to_string();
     let (train_id, message) = match decoded {
         DomainEvent::Train(TrainEvent::SeatBooked {
             train_id,
@@ -328,7 +277,7 @@ pub(crate) fn message(event: &RecordedEvent) -> Option<(TrainId, Outgoing)> {
         ),
         // Nothing a waiting traveller needs: a new train has no lobby yet, an opened lobby
         // has no members yet, a holder change is personal, and accounts are nobody else's.
-        // An order's steps on a train are its owner's business; the seats they move show as
+        // An order's steps are its owner's business (`/ws/me`); the seats they move show as
         // the bookings and releases that come with them.
         DomainEvent::Train(
             TrainEvent::TrainRegistered { .. }
@@ -345,11 +294,11 @@ pub(crate) fn message(event: &RecordedEvent) -> Option<(TrainId, Outgoing)> {
         | DomainEvent::Order(_) => return None,
     };
     let mut outgoing = Outgoing::new(&message);
-    outgoing.position = Some(event.position);
+    outgoing.position = Some(at);
     Some((train_id, outgoing))
 }
 
-/// Follows the log from where the read models stand (older events have no members waiting
+/// Follows the log from where the read models stand (older events have no sockets waiting
 /// for them) and fans every event out, until `shutdown`. The subscription retries lost
 /// connections itself; if it ends anyway, it is opened again from the last position.
 pub(crate) async fn follow(
@@ -371,7 +320,7 @@ pub(crate) async fn follow(
     hub.lock().position = after;
     while !shutdown.is_cancelled() {
         let mut subscription = store.subscribe(after, filter());
-        hub.following.store(true, Ordering::Relaxed);
+        hub.set_following();
         loop {
             let next = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -380,8 +329,8 @@ pub(crate) async fn follow(
             match next {
                 Some(Ok(event)) => {
                     after = Some(event.position);
-                    match message(&event) {
-                        Some((train_id, outgoing)) => hub.send(train_id, outgoing),
+                    match route(&event) {
+                        Some((topic, outgoing)) => hub.send(topic, outgoing),
                         None => hub.lock().position = after,
                     }
                 }

@@ -3,7 +3,8 @@
 //! under `/ls` and directly, and forwards `/ts/...` to the command API instances behind a
 //! timeout, a circuit breaker per instance and a per-client rate limit shared through Redis.
 //! The lobby paths sit behind the auth crate's door (`AUTH`): with tokens required, lobbies
-//! change only for admins and booking or joining one needs a signed-in caller.
+//! change only for admins and booking or joining one needs a signed-in caller. `/ws/me` pushes
+//! a signed-in user's own order steps, so it needs a user whatever `AUTH` says.
 
 mod breaker;
 mod chat;
@@ -11,9 +12,12 @@ mod client;
 pub use client::TrustedProxies;
 mod error;
 mod feed;
+mod hub;
 mod lobbies;
+mod me;
 mod openapi;
 mod rate_limit;
+mod socket;
 mod upstream;
 mod ws;
 
@@ -25,9 +29,9 @@ use axum::{Json, Router};
 use commands::{Executor, ExecutorSettings, Follower, Freshness, Ids};
 use domain::{Lobby, Train, TrainId};
 use event_store::{AnyStore, Position};
-use feed::Hub;
 use http_kit::routes::{self, StatusBody};
 use http_kit::{ApiError, RedisLink};
+use hub::Hub;
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -128,11 +132,11 @@ pub struct Settings {
     #[arg(long, env = "GATEWAY_WS_PER_CLIENT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub ws_per_client: u32,
 
-    /// How often a lobby member is pinged, in milliseconds.
+    /// How often each websocket (a lobby member, or a `/ws/me`) is pinged, in milliseconds.
     #[arg(long, env = "GATEWAY_WS_PING_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub ws_ping_ms: u64,
 
-    /// A member heard nothing from (not even a pong) for this long, in milliseconds, is closed
+    /// A websocket heard nothing from (not even a pong) for this long, in milliseconds, is closed
     /// with 1001.
     #[arg(long, env = "GATEWAY_WS_IDLE_MS", default_value_t = 60_000)]
     pub ws_idle_ms: u64,
@@ -145,8 +149,9 @@ pub struct Settings {
     #[arg(long, env = "GATEWAY_CHAT_WINDOW_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub chat_window_ms: u64,
 
-    /// Most events a member reconnecting with `?after=` may have missed; further behind, it is
-    /// closed with 1008 `resync` and should read the lobby afresh.
+    /// Most events a member reconnecting with `?after=` may have missed (for `/ws/me`, events of
+    /// the user's orders); further behind, it is closed with 1008 `resync` and should read the
+    /// lobby (or its orders) afresh.
     #[arg(long, env = "GATEWAY_WS_REPLAY_MAX", default_value_t = 1_000)]
     pub ws_replay_max: usize,
 
@@ -154,11 +159,11 @@ pub struct Settings {
     #[arg(long, env = "GATEWAY_WS_MAX_MESSAGE_BYTES", default_value_t = 4096)]
     pub ws_max_message_bytes: usize,
 
-    /// Messages a lobby member may fall behind before it is dropped (closed with 1013).
+    /// Messages a websocket may fall behind before it is dropped (closed with 1013).
     #[arg(long, env = "GATEWAY_WS_BUFFER", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub ws_buffer: u32,
 
-    /// Longest one websocket send may take before the member is dropped, in milliseconds.
+    /// Longest one websocket send may take before the socket is dropped, in milliseconds.
     #[arg(long, env = "GATEWAY_WS_SEND_TIMEOUT_MS", default_value_t = 5_000)]
     pub ws_send_timeout_ms: u64,
 
@@ -284,7 +289,7 @@ struct Inner {
     chat: Arc<chat::Chat>,
     sockets: Arc<Semaphore>,
     /// Open websockets per client, capped at `ws_per_client`.
-    client_sockets: Arc<ws::ClientSockets>,
+    client_sockets: Arc<socket::ClientSockets>,
     door: Arc<Door>,
     /// The websocket tasks, which outlive their HTTP requests, and the background tasks
     /// (log feed, chat, command workers, checkpoint follower); `run` waits for them.
@@ -352,7 +357,7 @@ impl AppState {
                 upstream_document: tokio::sync::OnceCell::new(),
                 limiter: rate_limit::RateLimiter::new(redis, &settings),
                 sockets: Arc::new(Semaphore::new(settings.max_websockets)),
-                client_sockets: Arc::new(ws::ClientSockets::new(settings.ws_per_client)),
+                client_sockets: Arc::new(socket::ClientSockets::new(settings.ws_per_client)),
                 door,
                 tracker,
                 hub,
@@ -436,10 +441,12 @@ fn executor<A: commands::Aggregate>(
 }
 
 /// The whole HTTP surface: the gateway's own paths, `/ts/...` forwarded, and the lobby
-/// service under `/ls` and directly.
+/// service (with the user's own socket, `/ws/me`) under `/ls` and directly.
 pub fn router(state: AppState) -> Router {
     let settings = &state.inner.settings;
-    let lobby_service = lobbies::routes().route("/status", get(lobby_status));
+    let lobby_service = lobbies::routes()
+        .merge(me::routes())
+        .route("/status", get(lobby_status));
     let router = Router::new()
         .route("/status", get(gateway_status))
         .route("/health/ready", get(ready))
@@ -453,6 +460,7 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", any(upstream::forward))
         .nest("/ls", lobby_service)
         .merge(lobbies::routes())
+        .merge(me::routes())
         .layer(axum::middleware::from_fn_with_state(
             Duration::from_millis(settings.request_timeout_ms),
             routes::deadline,

@@ -34,14 +34,17 @@ const BOOKING_BODY: &str = "NewBooking";
         websocket lobbies, and the command API's paths forwarded under /ts. Every path may \
         answer 429 over the per-client rate limit, with Retry-After. With AUTH=required \
         (the default) opening and closing lobbies needs an admin's access token, and \
-        start-booking and the websocket any signed-in caller's; reads stay open."
+        start-booking and the websockets any signed-in caller's; reads stay open. /ws/me \
+        carries the caller's own order notifications and needs a signed-in caller whatever \
+        AUTH is."
     ),
     paths(crate::gateway_status, crate::lobby_status),
     components(schemas(StatusBody, Detail, Invalid))
 )]
 struct GatewayDoc;
 
-/// The lobby service's paths, served both at the root and under `/ls`. The ones that need a
+/// The lobby service's paths (and the user's own websocket), served both at the root and
+/// under `/ls`. The ones that need a
 /// token with `AUTH=required` name the `bearer` scheme; with `AUTH=off` they simply ignore it.
 #[derive(OpenApi)]
 #[openapi(
@@ -52,6 +55,7 @@ struct GatewayDoc;
         crate::lobbies::remove,
         crate::lobbies::start_booking,
         crate::ws::connect,
+        crate::me::connect,
     ),
     components(schemas(
         crate::lobbies::NewLobby,

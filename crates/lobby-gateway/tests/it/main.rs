@@ -5,6 +5,7 @@ mod connections;
 mod gateway;
 mod lobbies;
 mod matrix;
+mod me;
 mod openapi;
 mod rate_limit;
 mod redis_outage;

@@ -35,6 +35,7 @@ async fn the_document_describes_every_path_the_gateway_serves() {
             ("get", "/lobbies/{lobby_id}"),
             ("delete", "/lobbies/{lobby_id}"),
             ("get", "/lobbies/ws/{lobby_id}"),
+            ("get", "/ws/me"),
             ("post", "/start-booking"),
         ] {
             expected.push((method, format!("{prefix}{path}")));
@@ -144,6 +145,7 @@ async fn the_guarded_lobby_paths_name_the_bearer_scheme() {
             ("delete", "/lobbies/{lobby_id}", &["401", "403"]),
             ("post", "/start-booking", &["401"]),
             ("get", "/lobbies/ws/{lobby_id}", &["401"]),
+            ("get", "/ws/me", &["401"]),
         ] {
             let path = format!("{prefix}{path}");
             let operation = &document["paths"][&path][method];
