@@ -49,11 +49,12 @@ GRANT SELECT ON projections.checkpoints TO booking_lobby_gateway;
 GRANT USAGE ON SCHEMA read_models TO booking_command_api, booking_projector, booking_lobby_gateway;
 GRANT SELECT, INSERT, UPDATE, DELETE
     ON read_models.trains, read_models.bookings, read_models.lobbies, read_models.users,
-       read_models.seats_taken, read_models.holds, read_models.train_stops
+       read_models.seats_taken, read_models.holds, read_models.train_stops,
+       read_models.orders, read_models.payments
     TO booking_projector;
 GRANT SELECT
     ON read_models.trains, read_models.bookings, read_models.users, read_models.seats_taken,
-       read_models.holds, read_models.train_stops
+       read_models.holds, read_models.train_stops, read_models.orders, read_models.payments
     TO booking_command_api;
 GRANT SELECT ON read_models.lobbies TO booking_lobby_gateway;
 

@@ -81,7 +81,9 @@ enum Role {
         #[arg(
             long = "payment-webhook-secret",
             env = "PAYMENT_WEBHOOK_SECRET",
-            hide_env_values = true
+            default_value = "",
+            hide_env_values = true,
+            hide_default_value = true
         )]
         secret: String,
     },

@@ -50,9 +50,9 @@ pub(crate) async fn serve_simulator(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = bind(settings.listen, "payment simulator").await?;
+    let listener = bind(settings.simulator_listen, "payment simulator").await?;
     let settings = payments::simulator::Settings {
-        webhook_url: settings.webhook_url,
+        webhook_url: settings.simulator_webhook_url,
         secret: payments::webhook::WebhookSecret::from(secret.to_owned()),
     };
     spawn_server(

@@ -73,7 +73,7 @@ pub(crate) struct Simulator {
         env = "PAYMENT_SIMULATOR_LISTEN",
         default_value = "127.0.0.1:8090"
     )]
-    pub(crate) listen: std::net::SocketAddr,
+    pub(crate) simulator_listen: std::net::SocketAddr,
 
     /// Where the provider delivers its webhooks: the command API's `/payments/webhook`.
     #[arg(
@@ -81,7 +81,7 @@ pub(crate) struct Simulator {
         env = "PAYMENT_WEBHOOK_URL",
         default_value = "http://127.0.0.1:8081/payments/webhook"
     )]
-    pub(crate) webhook_url: String,
+    pub(crate) simulator_webhook_url: String,
 }
 
 /// Settings every role shares. No `Debug`: the URLs may hold passwords.

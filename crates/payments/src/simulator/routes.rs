@@ -59,6 +59,8 @@ pub(super) fn router(
     axum::Router::new()
         .route("/v1/payments", post(request_payment))
         .route("/v1/refunds", post(refund))
+        // For container healthchecks: it answers once it listens.
+        .route("/health", axum::routing::get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(simulator)
 }
