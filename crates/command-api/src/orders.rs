@@ -239,6 +239,10 @@ pub(crate) async fn create(
         )));
     }
     let departures = departures(&state, &holds).await?;
+    // The account's own name, sealed once, for every seat without a passenger.
+    let account = travellers::sealed(&state, caller.user_id, None)
+        .await?
+        .ok_or(ApiError::NotAuthenticated)?;
     let mut tickets = Vec::new();
     let mut currencies: Vec<Currency> = Vec::new();
     for (hold_id, row) in &holds {
@@ -247,10 +251,12 @@ pub(crate) async fn create(
             .get(&row.train_id)
             .ok_or_else(|| hold_gone(hold_id))?;
         for line in &row.quote.lines {
-            let name = placement.passengers.get(&line.seat).cloned();
-            let passenger = travellers::sealed(&state, caller.user_id, name)
-                .await?
-                .ok_or(ApiError::NotAuthenticated)?;
+            let passenger = match placement.passengers.get(&line.seat) {
+                Some(name) => travellers::sealed(&state, caller.user_id, Some(name.clone()))
+                    .await?
+                    .ok_or(ApiError::NotAuthenticated)?,
+                None => account.clone(),
+            };
             tickets.push(Ticket {
                 ticket_id: state.ids().booking().await?,
                 train_id: TrainId(row.train_id),
@@ -285,7 +291,7 @@ pub(crate) async fn create(
     if let Some(position) = decided.position {
         let kept = state
             .freshness()
-            .wait_reactions(&stream, position, state.placement_timeout())
+            .wait_reactions(&stream, "OrderPlaced", position, state.placement_timeout())
             .await;
         if !kept {
             return Err(ApiError::Timeout);

@@ -492,7 +492,7 @@ async fn lobby_closed(
     let stream = train_id.stream();
     state
         .freshness()
-        .wait_reactions(&stream, removed, timeout)
+        .wait_reactions(&stream, "TrainRemoved", removed, timeout)
         .await;
     let lobby_stream = train_id.lobby_stream();
     let lobby = event_store::EventStore::read_stream(state.store(), &lobby_stream).await?;

@@ -341,7 +341,7 @@ pub(crate) async fn erase(
         let timeout = state.read_timeout();
         state
             .freshness()
-            .wait_reactions(&stream, position, timeout)
+            .wait_reactions(&stream, "UserErased", position, timeout)
             .await;
         state.freshness().wait(&stream, position, timeout).await;
         // The cancellations are recorded now; answer once the read models show them.
@@ -540,7 +540,7 @@ pub(crate) async fn create_account(
         let timeout = state.read_timeout();
         state
             .freshness()
-            .wait_reactions(&email_key.stream(), position, timeout)
+            .wait_reactions(&email_key.stream(), "EmailClaimed", position, timeout)
             .await;
         let stream = user_id.stream();
         let recorded = event_store::EventStore::read_stream(state.store(), &stream).await?;

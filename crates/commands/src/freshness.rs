@@ -54,16 +54,22 @@ impl Freshness {
             .await
     }
 
-    /// Waits until every reactor that reads `stream` has passed `position`: whatever the
-    /// event called for is recorded by then.
+    /// Waits until every reactor that acts on an event of `event_type` in `stream` has passed
+    /// `position`: whatever the event called for is recorded by then. Reactors that do not act
+    /// on such an event are not waited for: they move their checkpoint past events they pass
+    /// over only now and then.
     pub async fn wait_reactions(
         &self,
         stream: &str,
+        event_type: &str,
         position: Position,
         timeout: Duration,
     ) -> bool {
-        self.wait_for(following(&self.reactors, stream), position, timeout)
-            .await
+        let acting = self
+            .reactors
+            .iter()
+            .filter(|reactor| reactor.acts_on(stream, event_type));
+        self.wait_for(acting, position, timeout).await
     }
 
     /// Waits until every projection has passed `position`.

@@ -43,7 +43,7 @@ pub trait Reactor: Send + Sync + 'static {
 
     /// How read-your-writes waits for it.
     fn follower() -> Follower {
-        Follower::new(Self::NAME, Self::filter())
+        Follower::reacting(Self::NAME, Self::filter(), Self::REACTS_TO)
     }
 }
 

@@ -16,11 +16,14 @@ use tokio_util::sync::CancellationToken;
 /// Channel on which a committed checkpoint is announced as `"<name> <position>"`.
 pub const CHECKPOINT_CHANNEL: &str = "projection_checkpoints";
 
-/// A checkpointed follower of the log: its checkpoint's name and the streams it reads.
+/// A checkpointed follower of the log: its checkpoint's name, the streams it reads and, for a
+/// reactor, the event types it acts on.
 #[derive(Debug, Clone)]
 pub struct Follower {
     pub name: String,
     pub filter: Filter,
+    /// The event types it acts on; empty for a follower that applies every event it reads.
+    pub reacts_to: &'static [&'static str],
 }
 
 impl Follower {
@@ -28,7 +31,27 @@ impl Follower {
         Self {
             name: name.into(),
             filter,
+            reacts_to: &[],
         }
+    }
+
+    /// A follower that acts only on events of `types`: one waiting for what it did to an
+    /// event of another type does not wait for it.
+    pub fn reacting(
+        name: impl Into<String>,
+        filter: Filter,
+        types: &'static [&'static str],
+    ) -> Self {
+        Self {
+            reacts_to: types,
+            ..Self::new(name, filter)
+        }
+    }
+
+    /// Whether it acts on an event of `event_type` in `stream`.
+    pub fn acts_on(&self, stream: &str, event_type: &str) -> bool {
+        self.filter.matches(stream)
+            && (self.reacts_to.is_empty() || self.reacts_to.contains(&event_type))
     }
 }
 

@@ -10,10 +10,12 @@ use domain::{Decider, DomainEvent, Order, OrderId, OrderState, Orders, RefundSta
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
 
-/// `orders`: every order and its payments.
+/// `orders`: every order and its payments. It reads the train streams too, though it keeps
+/// nothing of them: a projection's checkpoint moves only with events it reads, and readers
+/// that wait for every read model (`X-Min-Position`) must not wait on one that sees no order.
 pub(crate) const PROJECTION: Projection = Projection::new(
     "orders",
-    &[OrderId::STREAM_PREFIX],
+    &[OrderId::STREAM_PREFIX, domain::TrainId::STREAM_PREFIX],
     &["orders", "payments"],
     |tx, schema, events, fresh| Box::pin(apply(tx, schema, events, fresh)),
 );

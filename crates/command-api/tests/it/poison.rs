@@ -359,6 +359,8 @@ async fn the_reactor_sets_aside_a_removal_it_cannot_read_or_carry_out() {
             ("register-user-when-email-claimed", 0, 0),
             ("release-email-when-user-erased", 0, 0),
             ("cancel-bookings-when-user-erased", 0, 0),
+            ("order-steps-on-trains", 0, 0),
+            ("train-answers-to-orders", 0, 0),
         ]
     );
     assert_eq!(

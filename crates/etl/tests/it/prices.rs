@@ -6,7 +6,8 @@
 //! - Train 10, Chisinau-Bucuresti, EUR, 20 seats. Sep 10: bookings 1001 (second, 1500),
 //!   1002 (first, 2500), 1003 (second, 1500), 1004 (second, 1000, cancelled 13:30); hold H1
 //!   (2 seats, 3000) released by its owner; hold H3 (1 seat) expired. Sep 11: booking 1005
-//!   (second, 1700); hold H4 (1 seat) still active.
+//!   (second, 1700); hold H4 (1 seat) still active; hold H5 (seat 2-9, 1500) bought by an
+//!   order, its ticket booking 1006 (second, 1500).
 //! - Train 11, Iasi-Cluj, RON: booking 1101 (first, 9000) on Sep 10.
 //! - Train 12, Chisinau-Bucuresti, registered before prices: booking 1201 on Sep 10, without
 //!   class or price.
@@ -17,8 +18,8 @@ use crate::support::scenario::{self, details, encode, rows};
 use crate::support::{World, day, dump, load_newest_first, table, wait_loaded};
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{
-    BookingCancelReason, BookingId, Currency, HoldId, HoldReleaseReason, Money, Quote, QuoteLine,
-    SeatClass, SeatId, TrainEvent, TrainId, UserId,
+    BookingCancelReason, BookingId, Currency, HoldId, HoldReleaseReason, Money, OrderId, Quote,
+    QuoteLine, SeatClass, SeatId, TrainEvent, TrainId, UserId,
 };
 use event_store::{EventStore, ExpectedRevision, PgEventStore};
 use tokio_util::sync::CancellationToken;
@@ -116,6 +117,29 @@ fn held(
     }
 }
 
+fn order() -> OrderId {
+    OrderId::parse("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").expect("an order id")
+}
+
+/// The second-class ticket of `order()` on `seat`, at 1500 EUR.
+fn ticket(train: i64, booking: i64, on: &str, left: u32, when: DateTime<Utc>) -> TrainEvent {
+    let mut event = booked(
+        train,
+        booking,
+        Some((SeatClass::Second, 1500, "EUR")),
+        left,
+        when,
+    );
+    if let TrainEvent::SeatBooked {
+        seat: s, order_id, ..
+    } = &mut event
+    {
+        *s = Some(seat(on));
+        *order_id = Some(order());
+    }
+    event
+}
+
 fn released(
     train: i64,
     hold: &str,
@@ -170,6 +194,17 @@ async fn write(store: &PgEventStore) {
         },
         booked(10, 1005, Some((Second, 1700, "EUR")), 16, at(11, 9, 0)),
         held(10, "H4", &["2-8"], 1500, 15, at(11, 10, 0)),
+        held(10, "H5", &["2-9"], 1500, 14, at(11, 11, 0)),
+        TrainEvent::OrderTicketsBooked {
+            train_id: TrainId(10),
+            hold_id: hold_id("H5"),
+            order_id: order(),
+            ticket_ids: vec![BookingId(1006)],
+            seats: vec![seat("2-9")],
+            hold_live: true,
+            issued_at: at(11, 11, 5),
+        },
+        ticket(10, 1006, "2-9", 14, at(11, 11, 5)),
     ];
     let train11 = vec![
         registered(11, "Iasi-Cluj", 10, at(5, 9, 0)),
@@ -248,26 +283,26 @@ async fn revenue_prices_and_hold_outcomes_are_hand_counted_and_a_redelivery_chan
                 "1000"
             ],
             &["Iasi-Cluj", "2024-09-10", "RON", "1", "9000", "0"],
-            &["Chisinau-Bucuresti", "2024-09-11", "EUR", "1", "1700", "0"],
+            &["Chisinau-Bucuresti", "2024-09-11", "EUR", "2", "3200", "0"],
         ])
     );
-    // Second class in EUR: (1500 + 1500 + 1700) / 3 = 1566.67; the cancelled 1000 is out.
+    // Second class in EUR: (1500 + 1500 + 1700 + 1500) / 4 = 1550; the cancelled 1000 is out.
     assert_eq!(
         average,
         rows(&[
             &["first", "EUR", "1", "2500.00"],
             &["first", "RON", "1", "9000.00"],
-            &["second", "EUR", "3", "1566.67"],
+            &["second", "EUR", "4", "1550.00"],
         ])
     );
-    // Ended holds: H1 and H2 released (H2 by the train's removal), H3 expired; H4 is active
-    // and not in the denominator: 2/3 and 1/3.
+    // Ended holds: H5 bought by its order, H1 and H2 released (H2 by the train's removal), H3
+    // expired; H4 is active and not in the denominator: 1/4, 2/4 and 1/4.
     assert_eq!(
         outcomes,
         rows(&[
-            &["purchased", "0", "0.0000"],
-            &["released", "2", "0.6667"],
-            &["expired", "1", "0.3333"],
+            &["purchased", "1", "0.2500"],
+            &["released", "2", "0.5000"],
+            &["expired", "1", "0.2500"],
         ])
     );
 
@@ -318,6 +353,7 @@ async fn a_hold_and_its_end_make_one_fact_in_either_order() {
             "H2 13 2 4000 EUR released train_removed",
             "H3 10 1 1500 EUR expired expired",
             "H4 10 1 1500 EUR active -",
+            "H5 10 1 1500 EUR purchased purchased",
         ]
     );
     assert_eq!(
@@ -339,7 +375,7 @@ async fn held_seats_count_as_taken_in_the_daily_seats() {
         .await
         .expect("load");
     // Train 10 ends Sep 10 with 17 of 20 seats left (H1's release at 13:45 came after 1004's
-    // cancellation left 15), and Sep 11 with 15 (1005 booked, H4 still held).
+    // cancellation left 15), and Sep 11 with 14 (1005 booked, H4 still held, H5's seat bought).
     let seats: Vec<(String, i32, i32)> = sqlx::query_as(
         "SELECT day::text, capacity, seats_left FROM warehouse.train_seats_daily
          WHERE train_id = 10 AND day >= '2024-09-10' ORDER BY day",
@@ -349,6 +385,6 @@ async fn held_seats_count_as_taken_in_the_daily_seats() {
     .expect("seats");
     assert_eq!(
         seats,
-        vec![("2024-09-10".into(), 20, 17), ("2024-09-11".into(), 20, 15)]
+        vec![("2024-09-10".into(), 20, 17), ("2024-09-11".into(), 20, 14)]
     );
 }
