@@ -163,6 +163,7 @@ async fn the_projector_and_the_etl_set_poison_aside_and_an_operator_sees_and_ret
         "users",
         "holds",
         "search",
+        "orders",
         "warehouse-feed",
     ];
     let held = entries
