@@ -187,6 +187,7 @@ impl Log {
         self.seats_once(&mut wrong);
         self.refunds_have_reasons(&mut wrong);
         self.causes_once(&mut wrong);
+        self.answers_once(&mut wrong);
         wrong.extend(
             seen.refused_asks
                 .iter()
@@ -451,6 +452,49 @@ impl Log {
                 wrong.push(format!(
                     "order {id} is refunded in full with a ticket standing"
                 ));
+            }
+        }
+    }
+
+    /// Each hold of an order is answered once by its train when the order is placed (kept or
+    /// refused) and once when it is paid for (booked or refused), and the order notes each
+    /// train's issue once: a repeated step shows here even when its command carried no cause.
+    fn answers_once(&self, wrong: &mut Vec<String>) {
+        let mut answers: BTreeMap<(String, String, &str), u32> = BTreeMap::new();
+        for (_, event) in &self.events {
+            let (order_id, hold_id, step) = match event {
+                DomainEvent::Train(
+                    TrainEvent::HoldExtended {
+                        order_id, hold_id, ..
+                    }
+                    | TrainEvent::HoldExtensionRefused {
+                        order_id, hold_id, ..
+                    },
+                ) => (order_id, hold_id, "kept or refused"),
+                DomainEvent::Train(
+                    TrainEvent::OrderTicketsBooked {
+                        order_id, hold_id, ..
+                    }
+                    | TrainEvent::TicketsRefused {
+                        order_id, hold_id, ..
+                    },
+                ) => (order_id, hold_id, "issued or refused"),
+                DomainEvent::Order(
+                    OrderEvent::TicketsIssued {
+                        order_id, hold_id, ..
+                    }
+                    | OrderEvent::IssueFailed {
+                        order_id, hold_id, ..
+                    },
+                ) => (order_id, hold_id, "noted by the order"),
+                _ => continue,
+            };
+            let key = (order_id.to_string(), hold_id.to_string(), step);
+            *answers.entry(key).or_default() += 1;
+        }
+        for ((order, hold, step), n) in answers {
+            if n > 1 {
+                wrong.push(format!("hold {hold} of order {order} {step} {n} times"));
             }
         }
     }
