@@ -8,6 +8,7 @@
 //! of its own and is never killed: this test is about the order process, and the projector's
 //! own crash test is `crash.rs`.
 
+mod client;
 mod oracle;
 mod provider;
 mod travellers;
