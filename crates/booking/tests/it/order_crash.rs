@@ -16,7 +16,7 @@ mod travellers;
 use crate::crash::random_below;
 use crate::stack::{Http, PATIENCE, Process, booking, free_address};
 use event_store::testing::TestDatabase;
-use event_store::{EventStore, Filter, PgEventStore, Position};
+use event_store::{EventStore, Filter, PgEventStore, Position, RecordedEvent};
 use oracle::Log;
 use provider::{Moment, Provider};
 use std::collections::BTreeMap;
@@ -27,6 +27,11 @@ use tokio_util::sync::CancellationToken;
 
 /// How many times the command API is killed.
 const KILLS: usize = 50;
+/// Starts of the command API in a row that may fail before the test does. A start gives up
+/// when it cannot get a database connection within 5 s (the machine may be running a whole
+/// workspace's tests), and its process exits to be started again, as a supervisor would; a
+/// start that fails for a reason of its own fails every time.
+const STARTS: usize = 3;
 /// `PAYMENT_WINDOW_SECS`: short, so that delayed payments land after `pay_by` and the timer
 /// expires orders while the service is being killed.
 const WINDOW_SECS: u64 = 5;
@@ -82,14 +87,26 @@ fn command_api(database_url: &str, listen: SocketAddr, provider: &str) -> Comman
     command
 }
 
+/// Up to `limit` events of the log after `after`. A read the server turns away (a busy
+/// machine's PostgreSQL may be out of connections for a moment) is tried again, for a while.
+async fn page(store: &PgEventStore, after: Option<Position>, limit: usize) -> Vec<RecordedEvent> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match store.read_all(after, &Filter::all(), limit).await {
+            Ok(page) => return page,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "read the log: {e:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The position of the newest event, reading on from `after`.
 async fn head(store: &PgEventStore, mut after: Option<Position>) -> Option<Position> {
     loop {
-        let page = store
-            .read_all(after, &Filter::all(), 10_000)
-            .await
-            .expect("read the log");
-        match page.last() {
+        match page(store, after, 10_000).await.last() {
             Some(last) => after = Some(last.position),
             None => return after,
         }
@@ -158,9 +175,21 @@ async fn orders_count_each_payment_ticket_and_refund_once_across_command_api_kil
             .env("DATABASE_MAX_CONNECTIONS", "4"),
     );
     projector.serving(&http, &format!("http://{ops}")).await;
-    let start = || Process::spawn(&mut command_api(&database.url, listen, &provider.url));
-    let mut api = start();
-    api.serving(&http, &base).await;
+    let mut failed_starts = Vec::new();
+    let mut start = async || {
+        for _ in 0..STARTS {
+            let mut api = Process::spawn(&mut command_api(&database.url, listen, &provider.url));
+            match api.ready(&http, &base).await {
+                Ok(()) => return api,
+                Err(died) => failed_starts.push(died),
+            }
+        }
+        panic!(
+            "the command API did not start:\n{}",
+            failed_starts.join("\n")
+        );
+    };
+    let mut api = start().await;
 
     let world = travellers::World::set_up(&base, WINDOW_SECS).await;
     let over = CancellationToken::new();
@@ -174,8 +203,7 @@ async fn orders_count_each_payment_ticket_and_refund_once_across_command_api_kil
         at = head(&store, at).await;
         kills.extend(at);
         let restarted = tokio::time::Instant::now();
-        api = start();
-        api.serving(&http, &base).await;
+        api = start().await;
         restarts.push(restarted.elapsed());
     }
     over.cancel();
@@ -201,11 +229,15 @@ async fn orders_count_each_payment_ticket_and_refund_once_across_command_api_kil
 
     println!("{}", log.figures(&seen));
     println!(
-        "kills: {}, restarts: {} (ready again after {:?} at most)",
+        "kills: {}, restarts: {} (ready again after {:?} at most), starts that failed: {}",
         kills.len(),
         restarts.len(),
-        restarts.iter().max().copied().unwrap_or_default()
+        restarts.iter().max().copied().unwrap_or_default(),
+        failed_starts.len()
     );
+    for died in &failed_starts {
+        println!("a start that failed: {died}");
+    }
     println!("workload: {played:?}");
     println!(
         "kills between consecutive steps of an order:\n{}",

@@ -86,6 +86,14 @@ impl Process {
     /// Waits until `base`'s `/health/ready` answers 200. Fails at once if the process exits
     /// first (a refused setting, an unreachable server), with its last lines.
     pub async fn serving(&mut self, http: &Http, base: &str) {
+        if let Err(died) = self.ready(http, base).await {
+            panic!("{died}");
+        }
+    }
+
+    /// Waits until `base`'s `/health/ready` answers 200; if the process exits first, why, with
+    /// its last lines.
+    pub async fn ready(&mut self, http: &Http, base: &str) -> Result<(), String> {
         let url = format!("{base}/health/ready");
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
@@ -100,11 +108,13 @@ impl Process {
                     .cloned()
                     .collect::<Vec<_>>()
                     .join("\n");
-                panic!("booking exited before {base} was ready: {status}\n{said}");
+                return Err(format!(
+                    "booking exited before {base} was ready: {status}\n{said}"
+                ));
             }
             let ready = http.0.get(&url).send().await;
             if ready.is_ok_and(|r| r.status().is_success()) {
-                return;
+                return Ok(());
             }
             assert!(
                 tokio::time::Instant::now() < deadline,

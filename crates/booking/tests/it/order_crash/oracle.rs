@@ -12,7 +12,7 @@ use domain::{
     DomainEvent, Order, OrderEvent, OrderState, Orders, PaymentStatus, Phase, RefundStatus,
     TicketStatus, TrainEvent,
 };
-use event_store::{EventStore, Filter, PgEventStore, Position, RecordedEvent};
+use event_store::{PgEventStore, Position, RecordedEvent};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The token whose refunds fail for ever: its order's refunds may stay failed or pending.
@@ -35,10 +35,7 @@ impl Log {
         let mut events = Vec::new();
         let mut after = None;
         loop {
-            let page = store
-                .read_all(after, &Filter::all(), 5000)
-                .await
-                .expect("read the log");
+            let page = super::page(store, after, 5000).await;
             let Some(last) = page.last() else { break };
             after = Some(last.position);
             for event in page {
