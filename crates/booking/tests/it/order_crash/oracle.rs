@@ -8,6 +8,7 @@
 mod once;
 
 use super::provider::Seen;
+use chrono::{DateTime, Utc};
 use domain::{
     DomainEvent, Order, OrderEvent, OrderState, Orders, PaymentStatus, Phase, RefundStatus,
     TicketStatus, TrainEvent,
@@ -251,16 +252,17 @@ impl Log {
         .join("\n")
     }
 
-    /// For each kill (the log's head when the process was dead), which two consecutive steps
-    /// of each order it fell between. With `trains`, the trains' answers count as steps too
-    /// (as `train:<event>`); without, only the order's own events do (its warnings and
-    /// reschedulings aside). A kill counts once per pair, however many orders stood there.
+    /// For each kill (when the process was dead), which two consecutive steps of each order it
+    /// fell between, by when each step's transaction began. With `trains`, the trains' answers
+    /// count as steps too (as `train:<event>`); without, only the order's own events do (its
+    /// warnings and reschedulings aside). A kill counts once per pair, however many orders
+    /// stood there.
     pub fn kill_table(
         &self,
-        kills: &[Position],
+        kills: &[DateTime<Utc>],
         trains: bool,
     ) -> BTreeMap<(String, String), usize> {
-        let mut steps: BTreeMap<String, Vec<(Position, String)>> = BTreeMap::new();
+        let mut steps: BTreeMap<String, Vec<(DateTime<Utc>, String)>> = BTreeMap::new();
         for (recorded, event) in &self.events {
             let (order, step) = match event {
                 DomainEvent::Order(
@@ -278,14 +280,14 @@ impl Log {
             let order = steps.entry(order).or_default();
             // One train's answer to several tickets is one step.
             if order.last().is_none_or(|(_, last)| *last != step) {
-                order.push((recorded.position, step));
+                order.push((recorded.recorded_at, step));
             }
         }
         let mut table: BTreeMap<(String, String), usize> = BTreeMap::new();
-        for head in kills {
+        for killed in kills {
             let mut pairs = BTreeSet::new();
             for order in steps.values() {
-                let next = order.partition_point(|(at, _)| at <= head);
+                let next = order.partition_point(|(at, _)| at < killed);
                 if next > 0 && next < order.len() {
                     pairs.insert((order[next - 1].1.clone(), order[next].1.clone()));
                 }
