@@ -11,6 +11,7 @@ mod etl_crash;
 mod gateway_kill;
 mod healthcheck;
 mod least_privilege;
+mod order_crash;
 mod postgres_outage;
 mod quarantine;
 mod reaction_crash;

@@ -1,10 +1,14 @@
 //! Real `booking` processes for the process tests: a clean environment pointed at per-test
 //! databases (or proxies in front of them), SIGKILLed when dropped so a failing test leaves
-//! nothing running; and the HTTP and waiting helpers the tests share.
+//! nothing running, and their last log lines kept to say why one died early; and the HTTP and
+//! waiting helpers the tests share.
 
 use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// How long a test waits for anything before it fails.
@@ -38,37 +42,79 @@ pub fn free_address() -> SocketAddr {
 }
 
 /// A running process, SIGKILLed and reaped when dropped.
-pub struct Process(Child);
+pub struct Process {
+    child: Child,
+    /// The last lines it logged (without `TEST_LOG`), to say why it died if it does.
+    last_words: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// Lines of a process's log kept for a failure message.
+const LAST_WORDS: usize = 20;
 
 impl Process {
-    /// Starts `command`; its logs go to the test's stderr with `TEST_LOG=1`, nowhere otherwise.
+    /// Starts `command`; its logs go to the test's stderr with `TEST_LOG=1`; otherwise only
+    /// its last lines are kept, for the message if it exits before it is ready.
     pub fn spawn(command: &mut Command) -> Self {
         let logs = if std::env::var_os("TEST_LOG").is_some() {
             command.env("RUST_LOG", "info,sqlx=warn,lapin=warn");
             Stdio::inherit()
         } else {
-            Stdio::null()
+            Stdio::piped()
         };
-        let child = command
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(logs)
             .spawn()
             .expect("start booking");
-        Self(child)
+        let last_words = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let kept = Arc::clone(&last_words);
+            // Drained to its end, so the process never blocks on a full pipe.
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
+                    if kept.len() == LAST_WORDS {
+                        kept.pop_front();
+                    }
+                    kept.push_back(line);
+                }
+            });
+        }
+        Self { child, last_words }
     }
 
     /// Waits until `base`'s `/health/ready` answers 200. Fails at once if the process exits
-    /// first (a refused setting, an unreachable server: `TEST_LOG=1` shows why).
+    /// first (a refused setting, an unreachable server), with its last lines.
     pub async fn serving(&mut self, http: &Http, base: &str) {
+        if let Err(died) = self.ready(http, base).await {
+            panic!("{died}");
+        }
+    }
+
+    /// Waits until `base`'s `/health/ready` answers 200; if the process exits first, why, with
+    /// its last lines.
+    pub async fn ready(&mut self, http: &Http, base: &str) -> Result<(), String> {
         let url = format!("{base}/health/ready");
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                panic!("booking exited before {base} was ready: {status}");
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Its last lines may still be on their way through the pipe.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let said = self
+                    .last_words
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                return Err(format!(
+                    "booking exited before {base} was ready: {status}\n{said}"
+                ));
             }
             let ready = http.0.get(&url).send().await;
             if ready.is_ok_and(|r| r.status().is_success()) {
-                return;
+                return Ok(());
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -80,8 +126,8 @@ impl Process {
 
     /// SIGKILL: no shutdown, no flushing, as when the machine loses the process.
     pub fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

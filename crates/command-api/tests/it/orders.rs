@@ -606,15 +606,28 @@ async fn the_expiry_race_ends_confirmed_or_refunded_never_both() {
     assert_eq!(app.seats_left(train).await, 10 - confirmed as i64);
 }
 
+/// An order by `token` of seat 2-1 (1500) on one new train and 1-1 (2500) on another: the
+/// trains and the order's id.
+async fn on_two_trains(app: &TestApp, admin: &str, token: &str) -> (i64, i64, String) {
+    let one = new_train(app, admin, priced_train()).await;
+    let other = new_train(app, admin, priced_train()).await;
+    let first = held(app, token, one, &["2-1"]).await;
+    let second = held(app, token, other, &["1-1"]).await;
+    (one, other, ordered(app, token, &[&first, &second]).await)
+}
+
+/// Removes `train` as `admin`.
+async fn remove(app: &TestApp, admin: &str, train: i64) {
+    let path = format!("/trains/{train}");
+    let (status, body) = call(app, Method::DELETE, &path, Some(admin), None).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn a_removed_train_refunds_its_tickets_in_full_and_a_rescheduled_one_is_recorded() {
     let (app, admin) = paying(|_| {}).await;
     let (_, ada) = traveller(&app, "ada").await;
-    let moved = new_train(&app, &admin, priced_train()).await;
-    let removed = new_train(&app, &admin, priced_train()).await;
-    let first = held(&app, &ada, moved, &["2-1"]).await;
-    let second = held(&app, &ada, removed, &["1-1"]).await;
-    let order = ordered(&app, &ada, &[&first, &second]).await;
+    let (moved, removed, order) = on_two_trains(&app, &admin, &ada).await;
     let payment = pay(&app, &ada, &order, "tok_success").await;
     order_status(&app, &ada, &order, "confirmed").await;
 
@@ -622,15 +635,7 @@ async fn a_removed_train_refunds_its_tickets_in_full_and_a_rescheduled_one_is_re
     let change = json!({"departure_time": "2099-09-25T08:00"});
     let (status, body) = call(&app, Method::PUT, &path, Some(&admin), Some(change)).await;
     assert_eq!(status, 200, "{body}");
-    let (status, _) = call(
-        &app,
-        Method::DELETE,
-        &format!("/trains/{removed}"),
-        Some(&admin),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200);
+    remove(&app, &admin, removed).await;
     let after = order_status(&app, &ada, &order, "partially_refunded").await;
     assert_eq!(after["tickets"][1]["status"], "refunded");
     assert_eq!(after["tickets"][1]["refunded_amount"], 2500);
@@ -648,4 +653,34 @@ async fn a_removed_train_refunds_its_tickets_in_full_and_a_rescheduled_one_is_re
         .map(|e| &e.data["reason"])
         .collect();
     assert_eq!(reasons, [&json!("train_removed")]);
+}
+
+#[tokio::test]
+async fn an_order_paid_after_one_of_its_trains_was_removed_is_refunded_in_full() {
+    let (app, admin) = paying(|_| {}).await;
+    let (_, ada) = traveller(&app, "ada").await;
+    let (kept, removed, order) = on_two_trains(&app, &admin, &ada).await;
+    remove(&app, &admin, removed).await;
+
+    // Still awaiting payment: the removal let its hold go, and the payment is taken.
+    let payment = pay(&app, &ada, &order, "tok_success").await;
+    let refunded = order_status(&app, &ada, &order, "refunded").await;
+    assert_eq!(refunded["tickets"][0]["refunded_amount"], 1500);
+    assert_eq!(refunded["tickets"][1]["refunded_amount"], 2500);
+    let paid_back = until(&app, &ada, &format!("/payments/{payment}"), |p| {
+        p["status"] == "refunded"
+    })
+    .await;
+    assert_eq!(paid_back["refunded_amount"], 4000);
+    let log = app.log().await;
+    assert_eq!(
+        count(&log, &format!("train-{removed}"), "TicketsRefused"),
+        1
+    );
+    assert_eq!(count(&log, &format!("order-{order}"), "IssueFailed"), 1);
+    assert_eq!(
+        app.seats_left(kept).await,
+        10,
+        "the kept train's seat is free again"
+    );
 }

@@ -154,6 +154,31 @@ impl Decider for Train {
             (TrainState::Removed, TrainCommand::Register { .. }) => {
                 Err(TrainError::TrainAlreadyExists)
             }
+            // An order paid for after its train was removed must hear that no ticket comes,
+            // as from a train that has left: a refusal as an error would leave it paid and
+            // waiting for ever, the money never given back.
+            (
+                TrainState::Removed,
+                TrainCommand::IssueTickets {
+                    order_id,
+                    hold_id,
+                    tickets,
+                    at,
+                    ..
+                },
+            ) => {
+                let train_id = tickets
+                    .first()
+                    .map(|ticket| ticket.train_id)
+                    .ok_or(TrainError::TrainNotFound)?;
+                Ok(vec![TrainEvent::TicketsRefused {
+                    train_id,
+                    hold_id,
+                    order_id,
+                    taken: Vec::new(),
+                    refused_at: at,
+                }])
+            }
             (TrainState::Unregistered | TrainState::Removed, _) => Err(TrainError::TrainNotFound),
         }
     }

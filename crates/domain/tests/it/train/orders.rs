@@ -324,6 +324,34 @@ fn a_train_that_has_left_issues_no_tickets() {
 }
 
 #[test]
+fn a_removed_train_refuses_the_tickets_of_an_order_paid_after_its_removal() {
+    let mut history = kept_for_order();
+    history.extend([
+        TrainEvent::HoldReleased {
+            train_id: TRAIN,
+            hold_id: hold_id(1),
+            seats: seats_of(&["2-1", "2-2"]),
+            reason: HoldReleaseReason::TrainRemoved,
+            seats_left: 10,
+            released_at: at(3),
+        },
+        TrainEvent::TrainRemoved {
+            train_id: TRAIN,
+            removed_at: at(3),
+        },
+    ]);
+    given::<Train>(&history)
+        .when(issue(1, anns_tickets(), 5))
+        .then(&[TrainEvent::TicketsRefused {
+            train_id: TRAIN,
+            hold_id: hold_id(1),
+            order_id: order(1),
+            taken: Vec::new(),
+            refused_at: at(5),
+        }]);
+}
+
+#[test]
 fn issuing_the_same_tickets_again_records_nothing() {
     given::<Train>(&issued())
         .when(issue(1, anns_tickets(), 6))
