@@ -581,6 +581,7 @@ pub(crate) async fn show(
         (status = 401, description = "Not signed in", body = crate::openapi::Detail),
         (status = 404, description = "Order not found, or another traveller's", body = crate::openapi::Detail),
         (status = 409, description = "`Train has departed`, `Order is being confirmed`, or `Order has nothing left to cancel`", body = crate::openapi::Detail),
+        (status = 422, description = "An invalid Idempotency-Key", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
     ),
 )]
@@ -609,7 +610,7 @@ pub(crate) async fn cancel(
         (status = 401, description = "Not signed in", body = crate::openapi::Detail),
         (status = 404, description = "Order or ticket not found, or another traveller's", body = crate::openapi::Detail),
         (status = 409, description = "`Train has departed`, `Order is being confirmed`, or `Order has nothing left to cancel`", body = crate::openapi::Detail),
-        (status = 422, description = "A ticket id that is not an integer", body = crate::openapi::Invalid),
+        (status = 422, description = "A ticket id that is not an integer, or an invalid Idempotency-Key", body = crate::openapi::Invalid),
         (status = 503, description = "A dependency is unavailable", body = crate::openapi::Detail),
     ),
 )]
