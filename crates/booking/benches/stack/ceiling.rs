@@ -45,6 +45,9 @@ impl Best {
 pub struct Appends {
     pub ceiling: Best,
     pub adapter: Best,
+    /// The machine's CPU per raw append at the ceiling's level: the unit the stack's cost per
+    /// booking is counted in.
+    pub append_cpu: Duration,
     /// Every level of both sweeps: (clients, ceiling events/s, adapter events/s).
     pub sweep: Vec<(usize, f64, f64)>,
 }
@@ -106,8 +109,12 @@ pub async fn measure(
     std::fs::write(&script, CEILING_SCRIPT)?;
 
     let mut sweep = Vec::new();
+    let mut append_cpu = Vec::new();
     for &clients in levels {
+        let busy = crate::cpu::machine_busy()?;
         let ceiling = pgbench(&database.url, &script, clients, window)?;
+        let appends = ceiling * window.as_secs().max(1) as f64;
+        append_cpu.push((crate::cpu::machine_busy()? - busy).div_f64(appends.max(1.0)));
         // A pool per level, closed after it: PostgreSQL's connection limit is shared with
         // everything else on the server, and idle connections count.
         let writers = database.pool(u32::try_from(clients)?).await;
@@ -121,9 +128,12 @@ pub async fn measure(
     let pick = |f: fn(&(usize, f64, f64)) -> f64| {
         Best::of(&sweep.iter().map(|s| (s.0, f(s))).collect::<Vec<_>>())
     };
+    let ceiling = pick(|s| s.1);
+    let at_ceiling = sweep.iter().position(|s| s.0 == ceiling.clients);
     Ok(Appends {
-        ceiling: pick(|s| s.1),
+        ceiling,
         adapter: pick(|s| s.2),
+        append_cpu: at_ceiling.map_or(Duration::ZERO, |i| append_cpu[i]),
         sweep,
     })
 }

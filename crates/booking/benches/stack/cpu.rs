@@ -47,7 +47,8 @@ fn process_time(pid: &str, children: bool) -> anyhow::Result<Duration> {
     Ok(from_ticks(spent))
 }
 
-fn machine_busy() -> anyhow::Result<Duration> {
+/// CPU time the whole machine has been busy since boot.
+pub fn machine_busy() -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string("/proc/stat")?;
     let times: Vec<u64> = stat
         .lines()
@@ -93,15 +94,28 @@ pub async fn snapshot(roles: &[&Role], log: &sqlx::PgPool) -> anyhow::Result<Sna
         }
         spent.push((name.into(), used));
     }
-    spent.push((
-        "load generator (this process, wrk)".into(),
-        process_time("self", true)?,
-    ));
+    spent.push((LOAD_GENERATOR.into(), process_time("self", true)?));
     Ok(Snapshot {
         at: Instant::now(),
         spent,
         machine_busy: machine_busy()?,
     })
+}
+
+/// The load generator's group, left out of the stack's cost.
+const LOAD_GENERATOR: &str = "load generator (this process, wrk)";
+
+/// CPU the stack's processes (every group but the load generator) spent per unit of work
+/// between two snapshots.
+pub fn stack_per_unit(before: &Snapshot, after: &Snapshot, units: f64) -> Duration {
+    let spent: Duration = before
+        .spent
+        .iter()
+        .zip(&after.spent)
+        .filter(|((name, _), _)| name != LOAD_GENERATOR)
+        .map(|((_, was), (_, is))| is.saturating_sub(*was))
+        .sum();
+    spent.div_f64(units.max(1.0))
 }
 
 /// CPU per unit of work and share of one core for each group between two snapshots.

@@ -40,9 +40,13 @@ pub struct Scale {
     /// Connections (concurrent clients) of the booking throughput run (c).
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Bookings per second of the read-your-writes run (e); by default half of (c)'s rate.
+    /// Bookings per second of the second read-your-writes run (e); by default half of (c)'s
+    /// rate, where the machine is still saturated.
     #[arg(long)]
     ryw_rate: Option<f64>,
+    /// Bookings per second of the read-your-writes run (e) held to p99 <= 25 ms.
+    #[arg(long, default_value_t = 200.0)]
+    ryw_steady_rate: f64,
     /// Lobby members connected at once for (f).
     #[arg(long)]
     members: Option<usize>,
@@ -85,7 +89,11 @@ impl Scale {
 fn main() -> anyhow::Result<()> {
     let scale = Scale::parse();
     let runtime = tokio::runtime::Runtime::new()?;
-    let (rows, profile) = runtime.block_on(stack::run(&scale))?;
-    println!("\n{}\n{profile}", report::render(&rows));
+    let (rows, goals, profile) = runtime.block_on(stack::run(&scale))?;
+    println!(
+        "\n{}\n{}\n{profile}",
+        report::render(&rows),
+        report::render_goals(&goals)
+    );
     Ok(())
 }

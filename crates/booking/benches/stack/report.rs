@@ -132,3 +132,43 @@ pub fn per_second(rate: f64) -> String {
     }
     format!("{grouped}/s")
 }
+
+/// One goal of the cost-per-booking work, judged on this run.
+pub struct Goal {
+    pub goal: String,
+    pub measured: String,
+    /// `None` for a goal relative to an earlier run, which this one cannot judge alone.
+    pub met: Option<bool>,
+}
+
+impl Goal {
+    pub fn new(goal: impl Into<String>, measured: impl Into<String>, met: bool) -> Self {
+        Self {
+            goal: goal.into(),
+            measured: measured.into(),
+            met: Some(met),
+        }
+    }
+
+    /// A goal judged against an earlier run: the line shows the figure to compare.
+    pub fn compare(goal: impl Into<String>, measured: impl Into<String>) -> Self {
+        Self {
+            met: None,
+            ..Self::new(goal, measured, false)
+        }
+    }
+}
+
+/// One line per goal: what it asks, what this run measured, met, NOT MET or compare.
+pub fn render_goals(goals: &[Goal]) -> String {
+    let mut out = String::from("goals:\n");
+    for goal in goals {
+        let verdict = match goal.met {
+            Some(true) => "met",
+            Some(false) => "NOT MET",
+            None => "compare",
+        };
+        let _ = writeln!(out, "  {verdict:<8} {}: {}", goal.goal, goal.measured);
+    }
+    out
+}

@@ -1,14 +1,14 @@
 //! One run: start the roles, measure each figure in turn, stop everything, build the rows.
 
-use crate::report::{Row, per_second};
+use crate::report::{Goal, Row, per_second};
 use crate::roles::{Env, Role, free_port, open_files_limit, wait_ready};
 use crate::{Scale, bookings, ceiling, cpu, holds, lobby, replay, ryw};
 use anyhow::{Context, ensure};
 use event_store::testing::TestDatabase;
 use std::time::Duration;
 
-/// The table's rows and, for where the time went, the CPU breakdowns.
-pub async fn run(scale: &Scale) -> anyhow::Result<(Vec<Row>, String)> {
+/// The table's rows, the goals' lines and, for where the time went, the CPU breakdowns.
+pub async fn run(scale: &Scale) -> anyhow::Result<(Vec<Row>, Vec<Goal>, String)> {
     let members = scale.members();
     let files = open_files_limit()?;
     // Both ends of every member's socket are on this machine: ours here, and the gateway's,
@@ -30,6 +30,9 @@ pub async fn run(scale: &Scale) -> anyhow::Result<(Vec<Row>, String)> {
     };
     // Without the sweep no figure has a ratio to (a).
     let ceiling = appends.as_ref().map_or(0.0, |appends| appends.ceiling.rate);
+    let append_cpu = appends
+        .as_ref()
+        .map_or(Duration::ZERO, |appends| appends.append_cpu);
 
     let log_db = TestDatabase::create().await;
     let warehouse_db = TestDatabase::create().await;
@@ -62,9 +65,13 @@ pub async fn run(scale: &Scale) -> anyhow::Result<(Vec<Row>, String)> {
         ],
         logs: scratch.clone(),
     };
-    let result = measure_stack(scale, &env, &log_db, &warehouse_db, ceiling).await;
+    let unit = Ceiling {
+        rate: ceiling,
+        append_cpu,
+    };
+    let result = measure_stack(scale, &env, &log_db, &warehouse_db, unit).await;
     etl::testing::delete_topology(&amqp).await;
-    let (mut rows, peaks, profile) = result?;
+    let (mut rows, peaks, goals, profile) = result?;
 
     let mut table = Vec::new();
     if let Some(appends) = &appends {
@@ -72,9 +79,10 @@ pub async fn run(scale: &Scale) -> anyhow::Result<(Vec<Row>, String)> {
             Row::new(
                 "(a) ceiling: raw append transaction",
                 format!(
-                    "{} events/s at {} clients",
+                    "{} events/s at {} clients, {:.3} ms of the machine's CPU each",
                     per_second(ceiling).trim_end_matches("/s"),
-                    appends.ceiling.clients
+                    appends.ceiling.clients,
+                    append_cpu.as_secs_f64() * 1e3
                 ),
             )
             .rate(ceiling, ceiling),
@@ -104,20 +112,48 @@ pub async fn run(scale: &Scale) -> anyhow::Result<(Vec<Row>, String)> {
             eprintln!("  {clients:>3}: {ceiling:>8.0} {adapter:>8.0}");
         }
     }
-    Ok((table, profile))
+    Ok((table, goals, profile))
 }
 
 type Peaks = Vec<(&'static str, u64)>;
-/// Rows, peak memory of each role, and the CPU breakdowns.
-type Measured = (Vec<Row>, Peaks, String);
+/// Rows, peak memory of each role, the goals and the CPU breakdowns.
+type Measured = (Vec<Row>, Peaks, Vec<Goal>, String);
+
+/// The ceiling (a) as the other figures are measured against it: its rate, and the machine's
+/// CPU per raw append there (zero without the sweep).
+#[derive(Clone, Copy)]
+struct Ceiling {
+    rate: f64,
+    append_cpu: Duration,
+}
+
+/// The sum of a counter's series on a role's `/metrics` page (0 before its first increment).
+async fn counter(http: &reqwest::Client, ops: &str, name: &str) -> anyhow::Result<f64> {
+    let page = http
+        .get(format!("http://{ops}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    Ok(page
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum())
+}
 
 async fn measure_stack(
     scale: &Scale,
     env: &Env,
     log_db: &TestDatabase,
     warehouse_db: &TestDatabase,
-    ceiling: f64,
+    unit: Ceiling,
 ) -> anyhow::Result<Measured> {
+    let ceiling = unit.rate;
     let window = scale.window();
     let members = scale.members();
     env.run_to_end(&["migrate"], "migrate")?;
@@ -186,7 +222,7 @@ async fn measure_stack(
         }
         let mut peaks = stop([api, projector, gateway_role])?;
         peaks.extend(held.peaks);
-        return Ok((rows, peaks, held.profile));
+        return Ok((rows, peaks, Vec::new(), held.profile));
     }
     let first_train = bookings::new_trains(&http, &api_address).await?;
 
@@ -196,12 +232,59 @@ async fn measure_stack(
         bookings::TRAINS
     );
     let roles = [&api, &projector, &gateway_role];
+    let ops = format!("127.0.0.1:{ops_port}");
+    let messages = "warehouse_feed_messages_published_total";
+    let published = counter(&http, &ops, messages).await?;
     let before = cpu::snapshot(&roles, &log).await?;
     let (row, booking_rate) = tokio::task::block_in_place(|| {
         bookings::throughput(&gateway, first_train, scale.connections, window, ceiling)
     })?;
     let after = cpu::snapshot(&roles, &log).await?;
     let bookings = booking_rate * window.as_secs_f64();
+    let mut goals = vec![Goal::new(
+        "(c) at least 25% of (a)",
+        format!(
+            "{} = {:.0}% of (a)",
+            per_second(booking_rate),
+            booking_rate / ceiling.max(1.0) * 100.0
+        ),
+        booking_rate >= 0.25 * ceiling,
+    )];
+    let per_booking = cpu::stack_per_unit(&before, &after, bookings);
+    let in_appends = per_booking.as_secs_f64() / unit.append_cpu.as_secs_f64().max(1e-9);
+    record(
+        &mut rows,
+        Row::new(
+            "(c) stack CPU per booking, in ceiling appends",
+            format!(
+                "{:.3} ms = {in_appends:.1} appends of {:.3} ms (every process but the load generator)",
+                per_booking.as_secs_f64() * 1e3,
+                unit.append_cpu.as_secs_f64() * 1e3
+            ),
+        )
+        .target("<= 4 appends", in_appends <= 4.0),
+    );
+    goals.push(Goal::new(
+        "stack CPU per booking at most 4 ceiling appends",
+        format!("{in_appends:.1} appends"),
+        in_appends <= 4.0,
+    ));
+    // Settled: the feed publishes what (c) appended within its linger.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let per_booking = (counter(&http, &ops, messages).await? - published) / bookings.max(1.0);
+    record(
+        &mut rows,
+        Row::new(
+            "(c) broker messages per booking",
+            format!("{per_booking:.3}"),
+        )
+        .target("<= 0.05", per_booking <= 0.05),
+    );
+    goals.push(Goal::new(
+        "broker messages per booking at most 0.05",
+        format!("{per_booking:.3}"),
+        per_booking <= 0.05,
+    ));
     let mut profile = format!(
         "CPU during (c), {bookings:.0} bookings:\n{}",
         cpu::breakdown(&before, &after, bookings, "booking")
@@ -210,8 +293,14 @@ async fn measure_stack(
     record(&mut rows, row);
 
     eprintln!("(d) flash sale");
+    // It stops the run on any seat sold twice, so a row means none was.
     let sale =
         bookings::flash_sale(&http, &api_address, &gateway, &log, ceiling, booking_rate).await?;
+    goals.push(Goal::new(
+        "(d) no seat sold twice",
+        sale.value.clone(),
+        true,
+    ));
     record(&mut rows, sale);
 
     eprintln!("(d2)+(c2)+(m) holds and the seat map, signed in");
@@ -221,25 +310,48 @@ async fn measure_stack(
     }
     profile.push_str(&held.profile);
 
-    let ryw_rate = scale.ryw_rate.unwrap_or(booking_rate / 2.0);
-    eprintln!("(e) read your writes at {ryw_rate:.0}/s for {window:?}");
-    let target = ryw::Target {
-        gateway: &gateway,
-        first_train,
-        trains: bookings::TRAINS,
-        tag: "ryw",
-    };
-    let before = cpu::snapshot(&roles, &log).await?;
-    let ryw = ryw::measure(&http, &target, ryw_rate, window).await?;
-    let after = cpu::snapshot(&roles, &log).await?;
-    let during_ryw = format!(
-        "CPU during (e), {} bookings and queries:\n{}",
-        ryw.offered,
-        cpu::breakdown(&before, &after, ryw.offered as f64, "booking")
-    );
-    eprint!("{during_ryw}");
-    profile.push_str(&during_ryw);
-    record(&mut rows, ryw.row());
+    let half = scale.ryw_rate.unwrap_or(booking_rate / 2.0);
+    let runs = [
+        (scale.ryw_steady_rate, "ryw-steady", true),
+        (half, "ryw-half", false),
+    ];
+    for (rate, tag, goal) in runs {
+        eprintln!("(e) read your writes at {rate:.0}/s for {window:?}");
+        let target = ryw::Target {
+            gateway: &gateway,
+            first_train,
+            trains: bookings::TRAINS,
+            tag,
+        };
+        let before = cpu::snapshot(&roles, &log).await?;
+        let ryw = ryw::measure(&http, &target, rate, window).await?;
+        let after = cpu::snapshot(&roles, &log).await?;
+        let during_ryw = format!(
+            "CPU during (e) at {rate:.0}/s, {} bookings and queries:\n{}",
+            ryw.offered,
+            cpu::breakdown(&before, &after, ryw.offered as f64, "booking")
+        );
+        eprint!("{during_ryw}");
+        profile.push_str(&during_ryw);
+        let when = if goal {
+            format!("a steady {}", per_second(rate))
+        } else {
+            format!("{} = (c)/2", per_second(rate))
+        };
+        if goal {
+            goals.push(Goal::new(
+                format!("(e) p99 at most 25 ms at {when}"),
+                format!(
+                    "p99 {:.1} ms, {} not visible, {} failed",
+                    ryw.visible.p99.as_secs_f64() * 1e3,
+                    ryw.not_visible,
+                    ryw.failed
+                ),
+                ryw.met(),
+            ));
+        }
+        record(&mut rows, ryw.row(&when, goal));
+    }
 
     eprintln!(
         "(f) lobby push to {members} members, {} bookings",
@@ -265,7 +377,16 @@ async fn measure_stack(
     );
     eprint!("{during_push}");
     profile.push_str(&during_push);
-    record(&mut rows, push.row());
+    let push_row = push.row();
+    goals.push(Goal::compare(
+        "(f) lobby push not worse than before (README's figures)",
+        format!(
+            "p99 {:.1} ms; {}",
+            push_row.p99.unwrap_or_default().as_secs_f64() * 1e3,
+            push_row.value
+        ),
+    ));
+    record(&mut rows, push_row);
 
     eprintln!("(g) rebuild");
     let rebuilt = tokio::task::block_in_place(|| replay::rebuild(env))?;
@@ -280,7 +401,7 @@ async fn measure_stack(
     let mut peaks = stop([api, projector, gateway_role, etl])?;
     peaks.extend(held.peaks);
     peaks.push(("rebuild", rebuilt.peak_kib));
-    Ok((rows, peaks, profile))
+    Ok((rows, peaks, goals, profile))
 }
 
 /// Reads each role's peak memory, then stops them all.

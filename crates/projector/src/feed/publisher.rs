@@ -135,6 +135,9 @@ impl<S: EventStore> Feed<S> {
             *published = true;
             metrics::counter!("warehouse_feed_events_published_total")
                 .increment(messages.len() as u64);
+            // One message per event, for now.
+            metrics::counter!("warehouse_feed_messages_published_total")
+                .increment(messages.len() as u64);
             metrics::histogram!("warehouse_feed_batch_seconds")
                 .record(started.elapsed().as_secs_f64());
             tracing::debug!(events = messages.len(), position = %last, "batch confirmed");
