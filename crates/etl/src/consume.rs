@@ -1,10 +1,11 @@
 //! The etl's side of RabbitMQ: take deliveries in batches, and acknowledge a batch only after
 //! its transaction has committed.
 //!
-//! A batch ends when it is full or when `flush` has passed since its first message, whichever
-//! comes first, so a quiet feed still loads promptly. One `basic.ack` with `multiple` covers
-//! the whole batch. If the process dies between commit and ack, the broker redelivers the
-//! batch and the loader skips every event it already holds.
+//! A delivery carries many events (see the feed's message contract). A batch ends when it
+//! holds `batch_size` events, [`DELIVERIES_PER_BATCH`] deliveries, or when `flush` has passed
+//! since its first delivery, whichever comes first, so a quiet feed still loads promptly. One
+//! `basic.ack` with `multiple` covers the whole batch. If the process dies between commit and
+//! ack, the broker redelivers the batch and the loader skips every event it already holds.
 
 use crate::EtlError;
 use crate::load::Rejected;
@@ -12,8 +13,14 @@ use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
-use projector::feed::{Amqp, FeedMessage};
+use projector::feed::{Amqp, FeedMessage, read_body};
 use std::time::Duration;
+
+/// Most deliveries in one batch. The broker hands out three batches' worth unacknowledged (one
+/// loading, one parsed and waiting, one arriving), so memory stays within that many messages
+/// of at most `FEED_BATCH_SIZE` events each, and a feed older than batches (one event per
+/// message) still loads a few dozen events per transaction.
+pub const DELIVERIES_PER_BATCH: u16 = 64;
 
 /// A consumer on the feed's queue.
 pub struct FeedConsumer {
@@ -32,6 +39,7 @@ pub struct Batch {
     pub rejected: Vec<Rejected>,
     /// How many deliveries were marked redelivered by the broker.
     pub redelivered: usize,
+    deliveries: u16,
     last_tag: u64,
 }
 
@@ -46,13 +54,13 @@ impl Batch {
 }
 
 impl FeedConsumer {
-    /// Connects, declares the topology and starts consuming with a prefetch of three batches:
-    /// one loading, one parsed and waiting, one arriving.
+    /// Connects, declares the topology and starts consuming with a prefetch of three batches
+    /// of deliveries: one loading, one parsed and waiting, one arriving.
     pub async fn connect(amqp: &Amqp, batch_size: u16, flush: Duration) -> Result<Self, EtlError> {
         let connection = amqp.connect().await?;
         let channel = connection.create_channel().await?;
         amqp.declare(&channel).await?;
-        let prefetch = batch_size.saturating_mul(3).max(1);
+        let prefetch = DELIVERIES_PER_BATCH * 3;
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
@@ -79,6 +87,7 @@ impl FeedConsumer {
             messages: Vec::with_capacity(self.batch_size),
             rejected: Vec::new(),
             redelivered: 0,
+            deliveries: 0,
             last_tag: 0,
         };
         let first = self
@@ -88,7 +97,7 @@ impl FeedConsumer {
             .ok_or(EtlError::ConsumerEnded)??;
         batch.add(first);
         let deadline = tokio::time::Instant::now() + self.flush;
-        while batch.len() < self.batch_size {
+        while batch.len() < self.batch_size && batch.deliveries < DELIVERIES_PER_BATCH {
             match tokio::time::timeout_at(deadline, self.deliveries.next()).await {
                 Ok(Some(delivery)) => batch.add(delivery?),
                 Ok(None) => return Err(EtlError::ConsumerEnded),
@@ -131,15 +140,21 @@ impl BatchAcker {
 impl Batch {
     fn add(&mut self, delivery: lapin::message::Delivery) {
         self.last_tag = delivery.delivery_tag;
+        self.deliveries += 1;
         if delivery.redelivered {
             self.redelivered += 1;
         }
-        match serde_json::from_slice::<FeedMessage>(&delivery.data) {
-            Ok(message) => self.messages.push(message),
-            Err(e) => {
-                let id = delivery.properties.message_id().as_ref();
-                self.rejected
-                    .push(Rejected::new(id.map(|id| id.to_string()), &e));
+        for event in read_body(&delivery.data) {
+            match event {
+                Ok(message) => self.messages.push(message),
+                Err(unreadable) => {
+                    // The event's own id when it could be read, else the message's.
+                    let id = unreadable.id.or_else(|| {
+                        let id = delivery.properties.message_id().as_ref();
+                        id.map(|id| id.to_string())
+                    });
+                    self.rejected.push(Rejected::new(id, &unreadable.error));
+                }
             }
         }
     }

@@ -48,7 +48,7 @@ pub struct Settings {
     )]
     pub database_url: String,
 
-    /// Most events loaded in one transaction; the broker's prefetch is three times this.
+    /// Most events loaded in one transaction (it also ends at 64 broker messages).
     #[arg(id = "etl-batch-size", long = "etl-batch-size", env = "ETL_BATCH_SIZE", default_value_t = 5000, value_parser = clap::value_parser!(u16).range(1..))]
     pub batch_size: u16,
 

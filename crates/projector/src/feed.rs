@@ -1,10 +1,11 @@
 //! The warehouse feed: a runner like the read-model projections, but its output is RabbitMQ.
 //!
-//! Every event of the log is published, in position order, as a persistent message on a
-//! durable exchange, with publisher confirms. The message id is the event id and the header
-//! `position` carries `commit.prepare`. The feed's checkpoint (row `warehouse-feed` in
-//! `projections.checkpoints`) moves only after the broker has confirmed every message of a
-//! batch, so a crash or a lost broker connection can repeat messages (the etl ignores
+//! Every event of the log is published, in position order, on a durable exchange with
+//! publisher confirms, many events to a persistent message (the contract is in `message`):
+//! the feed waits up to `FEED_LINGER_MS` after a batch's first event for more, so a broker
+//! message carries many bookings instead of one. The feed's checkpoint (row `warehouse-feed`
+//! in `projections.checkpoints`) moves only after the broker has confirmed the batch's
+//! message, so a crash or a lost broker connection can repeat events (the etl ignores
 //! repeats by event id) but never lose one. While the broker is down this runner retries with
 //! backoff; the read-model projections are separate runners and do not wait for it.
 //!
@@ -17,7 +18,7 @@ mod message;
 mod publisher;
 
 pub use amqp::Amqp;
-pub use message::FeedMessage;
+pub use message::{FeedMessage, Unreadable, body, properties, read_body};
 pub use publisher::{retry, run};
 
 use crate::ProjectorError;
@@ -31,9 +32,20 @@ pub const FEED_NAME: &str = "warehouse-feed";
 #[group(id = "feed-settings")]
 #[command(next_help_heading = "Warehouse feed")]
 pub struct Settings {
-    /// Most events published before waiting for the broker's confirms and moving the checkpoint.
+    /// Most events in one broker message; its confirm moves the checkpoint.
     #[arg(id = "feed-batch-size", long = "feed-batch-size", env = "FEED_BATCH_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..))]
     pub batch_size: u16,
+
+    /// How long the feed waits after a batch's first event for more to join it, in
+    /// milliseconds: the warehouse is that much later, and the broker carries one message
+    /// where it would carry many. 0 publishes whatever has arrived at once.
+    #[arg(
+        id = "feed-linger-ms",
+        long = "feed-linger-ms",
+        env = "FEED_LINGER_MS",
+        default_value_t = 250
+    )]
+    pub linger_ms: u64,
 
     /// How often a standby feed tries to take over, in milliseconds.
     #[arg(
@@ -58,6 +70,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             batch_size: 1000,
+            linger_ms: 250,
             standby_poll_ms: 1000,
             max_backoff_ms: 5000,
         }

@@ -1,5 +1,7 @@
-//! The feed's contract with whoever consumes it: persistent messages whose id is the event
-//! id, a `position` header, and a checkpoint that reaches the head once all are confirmed.
+//! The feed's contract with whoever consumes it: persistent messages carrying events in log
+//! order as a JSON array, whose id is the first event's id, with headers `position` (the
+//! last event's) and `events` (how many), and a checkpoint that reaches the head once all
+//! are confirmed.
 
 use crate::support::{World, scenario};
 use futures_util::StreamExt;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_event_is_published_persistent_with_its_id_and_position() {
+async fn every_event_is_published_in_order_in_persistent_batches() {
     let world = World::new().await;
     scenario::write(&world.store).await;
     let expected = world.messages().await;
@@ -48,31 +50,48 @@ async fn every_event_is_published_persistent_with_its_id_and_position() {
         )
         .await
         .expect("consume");
-    let mut received = Vec::new();
+    let (mut received, mut batches) = (Vec::new(), 0);
     while received.len() < expected.len() {
         let delivery = tokio::time::timeout(Duration::from_secs(30), deliveries.next())
             .await
             .expect("a delivery in time")
             .expect("a delivery")
             .expect("no error");
-        let message: FeedMessage = serde_json::from_slice(&delivery.data).expect("json");
+        let events: Vec<FeedMessage> = serde_json::from_slice(&delivery.data).expect("an array");
+        let (first, last) = (
+            events.first().expect("an event"),
+            events.last().expect("an event"),
+        );
         let properties = &delivery.properties;
         assert_eq!(
             properties.message_id().as_ref().map(|id| id.to_string()),
-            Some(message.id.to_string())
+            Some(first.id.to_string())
         );
         assert_eq!(*properties.delivery_mode(), Some(2), "persistent");
-        let position = properties
-            .headers()
-            .as_ref()
-            .and_then(|h| h.inner().get("position").cloned());
+        let header = |name: &str| {
+            properties
+                .headers()
+                .as_ref()
+                .and_then(|h| h.inner().get(name).cloned())
+        };
         assert_eq!(
-            position,
-            Some(AMQPValue::LongString(message.position.to_string().into()))
+            header("position"),
+            Some(AMQPValue::LongString(last.position.to_string().into()))
+        );
+        assert_eq!(
+            header("events"),
+            Some(AMQPValue::LongLongInt(events.len() as i64))
         );
         delivery.ack(BasicAckOptions::default()).await.expect("ack");
-        received.push(message);
+        batches += 1;
+        received.extend(events);
     }
+    // The scenario is appended before the feed starts: it lingers for more, not for each.
+    assert!(
+        batches < expected.len(),
+        "{batches} messages for {} events: not batched",
+        expected.len()
+    );
     assert_eq!(received, expected, "every event once, in log order");
 
     shutdown.cancel();

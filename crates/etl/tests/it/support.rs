@@ -78,6 +78,7 @@ impl World {
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let feed = projector::feed::Settings {
             batch_size: 500,
+            linger_ms: 20,
             standby_poll_ms: 50,
             max_backoff_ms: 500,
         };

@@ -1,12 +1,13 @@
 //! The feed's runner: elects one active publisher, follows the log from the feed's checkpoint,
-//! publishes each batch with confirms and only then moves the checkpoint; retries with backoff
-//! while the broker is down.
+//! gathers a batch (up to `FEED_BATCH_SIZE` events, waiting `FEED_LINGER_MS` for more),
+//! publishes it as one message with a confirm and only then moves the checkpoint; retries with
+//! backoff while the broker is down.
 
-use super::{Amqp, FEED_NAME, FeedError, FeedMessage, Settings};
+use super::{Amqp, FEED_NAME, FeedError, FeedMessage, Settings, body, properties};
 use crate::ProjectorError;
 use event_store::checkpoint::{self, Leader};
 use event_store::quarantine::{self, Failure, Quarantine, Reapply, Retried, RetryError, Sorting};
-use event_store::{EventStore, Position, RecordedEvent};
+use event_store::{EventStore, Position, RecordedEvent, StoreError, Subscription};
 use lapin::Channel;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use sqlx::PgConnection;
@@ -115,10 +116,14 @@ impl<S: EventStore> Feed<S> {
         let after = (at != Position::default()).then_some(at);
         let mut subscription = self.store.subscribe(after, FeedMessage::filter());
         let exchange = self.amqp.exchange();
+        let linger = Duration::from_millis(self.settings.linger_ms);
         loop {
-            let batch = subscription
-                .next_batch(usize::from(self.settings.batch_size))
-                .await?;
+            let batch = gather(
+                &mut subscription,
+                usize::from(self.settings.batch_size),
+                linger,
+            )
+            .await?;
             let Some(last) = batch.last().map(|e| e.position) else {
                 return Err(ProjectorError::SubscriptionEnded.into());
             };
@@ -127,7 +132,7 @@ impl<S: EventStore> Feed<S> {
             let mut tx = self.pool.begin().await?;
             let mut sorting = quarantine.sort(&mut tx).await?;
             let messages = messages(&batch, &mut sorting)?;
-            publish(&channel, &exchange, &messages).await?;
+            let sent = publish(&channel, &exchange, &messages).await?;
             // Not announced, since no read waits for the warehouse.
             quarantine.record(&mut tx, sorting).await?;
             checkpoint::advance(&mut tx, FEED_NAME, at, last).await?;
@@ -135,9 +140,7 @@ impl<S: EventStore> Feed<S> {
             *published = true;
             metrics::counter!("warehouse_feed_events_published_total")
                 .increment(messages.len() as u64);
-            // One message per event, for now.
-            metrics::counter!("warehouse_feed_messages_published_total")
-                .increment(messages.len() as u64);
+            metrics::counter!("warehouse_feed_messages_published_total").increment(sent);
             metrics::histogram!("warehouse_feed_batch_seconds")
                 .record(started.elapsed().as_secs_f64());
             tracing::debug!(events = messages.len(), position = %last, "batch confirmed");
@@ -146,7 +149,33 @@ impl<S: EventStore> Feed<S> {
     }
 }
 
-/// The messages of a batch; an event that cannot be decoded, and the later events of its
+/// Waits for a first event, then up to `linger` for more, until `max` have come: one broker
+/// message then carries what arrived meanwhile. An empty batch means the subscription ended.
+async fn gather(
+    subscription: &mut Subscription,
+    max: usize,
+    linger: Duration,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut batch = subscription.next_batch(max).await?;
+    let deadline = tokio::time::Instant::now() + linger;
+    while !batch.is_empty() && batch.len() < max {
+        // Taking from the subscription's channel is cancel safe: an event is either in
+        // `more` or still in the channel when the deadline strikes.
+        match tokio::time::timeout_at(deadline, subscription.next_batch(max - batch.len())).await {
+            Ok(more) => {
+                let more = more?;
+                if more.is_empty() {
+                    break;
+                }
+                batch.extend(more);
+            }
+            Err(_) => break,
+        }
+    }
+    Ok(batch)
+}
+
+/// The events of a batch as the feed carries them; an event that cannot be decoded, and the later events of its
 /// stream, are set aside in `sorting` instead.
 fn messages(batch: &[RecordedEvent], sorting: &mut Sorting) -> Result<Vec<FeedMessage>, FeedError> {
     let mut messages = Vec::with_capacity(batch.len());
@@ -163,39 +192,36 @@ fn messages(batch: &[RecordedEvent], sorting: &mut Sorting) -> Result<Vec<FeedMe
     Ok(messages)
 }
 
-/// Publishes a batch and waits for every confirm. Publishing all first and awaiting after
-/// keeps one round trip per batch instead of one per message.
+/// Publishes a batch of events as one message and waits for its confirm; returns how many
+/// messages that took (none for an empty batch).
 async fn publish(
     channel: &Channel,
     exchange: &str,
-    messages: &[FeedMessage],
-) -> Result<(), FeedError> {
-    let mut pending = Vec::with_capacity(messages.len());
-    for message in messages {
-        let body = serde_json::to_vec(message).map_err(|_| FeedError::NotConfirmed(message.id))?;
-        // Mandatory: a message no queue takes comes back instead of vanishing.
-        let options = BasicPublishOptions {
-            mandatory: true,
-            ..BasicPublishOptions::default()
-        };
-        let confirm = channel
-            .basic_publish(
-                exchange.into(),
-                message.event_type.as_str().into(),
-                options,
-                &body,
-                message.properties(),
-            )
-            .await?;
-        pending.push((message.id, confirm));
+    events: &[FeedMessage],
+) -> Result<u64, FeedError> {
+    let Some(first) = events.first() else {
+        return Ok(0);
+    };
+    let body = body(events).map_err(|_| FeedError::NotConfirmed(first.id))?;
+    // Mandatory: a message no queue takes comes back instead of vanishing.
+    let options = BasicPublishOptions {
+        mandatory: true,
+        ..BasicPublishOptions::default()
+    };
+    let confirmation = channel
+        .basic_publish(
+            exchange.into(),
+            "".into(),
+            options,
+            &body,
+            properties(events),
+        )
+        .await?
+        .await?;
+    if !confirmation.is_ack() || confirmation.take_message().is_some() {
+        return Err(FeedError::NotConfirmed(first.id));
     }
-    for (id, confirm) in pending {
-        let confirmation = confirm.await?;
-        if !confirmation.is_ack() || confirmation.take_message().is_some() {
-            return Err(FeedError::NotConfirmed(id));
-        }
-    }
-    Ok(())
+    Ok(1)
 }
 
 /// Publishes the feed's quarantined events again, in order per stream (`booking quarantine
@@ -242,6 +268,7 @@ impl Reapply for Republish {
         };
         publish(&self.channel, &self.exchange, &[message])
             .await
+            .map(drop)
             .map_err(|e| Failure::Transient(Box::new(e)))
     }
 }

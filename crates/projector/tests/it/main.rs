@@ -4,5 +4,6 @@
 mod support;
 
 mod crash;
+mod feed_body;
 mod replay;
 mod standby;
