@@ -1,6 +1,13 @@
 //! Id allocation for new trains, bookings, lobbies and accounts (see the migrations for the
 //! guarantees).
 //!
+//! Each process takes ids from a sequence in blocks, so a busy one makes one round trip per
+//! block instead of one per id. A block grows (doubling, up to [`MAX_BLOCK`]) while its ids
+//! go within a second, and shrinks back to one when they do not, so a quiet process leaves
+//! few gaps. Ids stay unique and are never reused: every one comes from `nextval`; what a
+//! process holds when it stops is a gap, as a refused command's id always was. Ids from
+//! several processes interleave, so a higher id does not mean a later booking.
+//!
 //! The sequences live in the read database, the ids they handed out in the event log. When the
 //! read database is made anew while the log is kept, [`Ids::move_past_the_log`] moves each
 //! sequence past the highest id the log holds before any is handed out, so none is handed out
@@ -10,6 +17,10 @@ use domain::{BookingId, DomainEvent, EmailEvent, LobbyEvent, LobbyId, TrainEvent
 use domain::{UserEvent, UserId};
 use event_store::{AnyStore, EventStore, Filter, StoreError};
 use sqlx::PgPool;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 
 /// Why the sequences could not be checked against the log.
 #[derive(Debug, thiserror::Error)]
@@ -23,31 +34,106 @@ pub enum IdsError {
 /// Events read per page while looking for the highest ids.
 const PAGE: usize = 1_000;
 
-/// Hands out ids from PostgreSQL sequences.
+/// Most ids taken from a sequence in one round trip.
+pub const MAX_BLOCK: usize = 128;
+
+/// A block used up within this long is followed by a bigger one.
+const BUSY: Duration = Duration::from_secs(1);
+
+/// Hands out ids from PostgreSQL sequences, a block at a time.
 #[derive(Clone)]
 pub struct Ids {
     pool: PgPool,
+    trains: Arc<Mutex<Block>>,
+    bookings: Arc<Mutex<Block>>,
+    lobbies: Arc<Mutex<Block>>,
+    users: Arc<Mutex<Block>>,
+}
+
+/// The ids a process holds from one sequence.
+struct Block {
+    sequence: &'static str,
+    ids: VecDeque<i64>,
+    /// How many to take next time.
+    size: usize,
+    taken_at: Instant,
+}
+
+impl Block {
+    fn new(sequence: &'static str) -> Arc<Mutex<Self>> {
+        Arc::new(Mutex::new(Self {
+            sequence,
+            ids: VecDeque::new(),
+            size: 1,
+            taken_at: Instant::now(),
+        }))
+    }
+
+    /// The next id, taking a new block first when this one is used up. Callers wait in turn
+    /// while one takes it, so a burst makes one round trip, not one each.
+    async fn next(&mut self, pool: &PgPool) -> Result<i64, sqlx::Error> {
+        if let Some(id) = self.ids.pop_front() {
+            return Ok(id);
+        }
+        self.size = next_size(self.size, self.taken_at.elapsed());
+        // The name is one of the constants below, never input.
+        let taken: Vec<i64> = sqlx::query_scalar(&format!(
+            "SELECT nextval('{}') FROM generate_series(1, $1)",
+            self.sequence
+        ))
+        .bind(i64::try_from(self.size).unwrap_or(1))
+        .fetch_all(pool)
+        .await?;
+        self.taken_at = Instant::now();
+        self.ids.extend(taken);
+        self.ids.pop_front().ok_or(sqlx::Error::RowNotFound)
+    }
+}
+
+/// The next block's size: twice the last while blocks go within [`BUSY`], else one.
+fn next_size(last: usize, used_in: Duration) -> usize {
+    if used_in < BUSY {
+        (last * 2).min(MAX_BLOCK)
+    } else {
+        1
+    }
 }
 
 impl Ids {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            trains: Block::new("command_api.train_ids"),
+            bookings: Block::new("command_api.booking_ids"),
+            lobbies: Block::new("command_api.lobby_ids"),
+            users: Block::new("command_api.user_ids"),
+        }
     }
 
     pub async fn train(&self) -> Result<TrainId, sqlx::Error> {
-        self.next("command_api.train_ids").await.map(TrainId)
+        self.trains.lock().await.next(&self.pool).await.map(TrainId)
     }
 
     pub async fn booking(&self) -> Result<BookingId, sqlx::Error> {
-        self.next("command_api.booking_ids").await.map(BookingId)
+        self.bookings
+            .lock()
+            .await
+            .next(&self.pool)
+            .await
+            .map(BookingId)
     }
 
     pub async fn lobby(&self) -> Result<LobbyId, sqlx::Error> {
-        self.next("command_api.lobby_ids").await.map(LobbyId)
+        self.lobbies
+            .lock()
+            .await
+            .next(&self.pool)
+            .await
+            .map(LobbyId)
     }
 
     pub async fn user(&self) -> Result<UserId, sqlx::Error> {
-        self.next("command_api.user_ids").await.map(UserId)
+        self.users.lock().await.next(&self.pool).await.map(UserId)
     }
 
     /// Unless this read database was checked already: reads the whole log for the highest
@@ -95,13 +181,6 @@ impl Ids {
             .execute(&self.pool)
             .await?;
         Ok(read)
-    }
-
-    async fn next(&self, sequence: &'static str) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT nextval($1::regclass)")
-            .bind(sequence)
-            .fetch_one(&self.pool)
-            .await
     }
 }
 

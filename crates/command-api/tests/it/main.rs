@@ -8,6 +8,7 @@ mod bad_input;
 mod bookings;
 mod holds;
 mod idempotency;
+mod ids;
 mod orders;
 mod oversell;
 mod ownership;
