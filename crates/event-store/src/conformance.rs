@@ -38,7 +38,8 @@ macro_rules! conformance_tests {
             global_log_is_ordered_and_filtered_by_stream_prefix,
             subscription_catches_up_then_goes_live,
             subscription_resumes_after_lost_connections,
-            concurrent_writers_never_make_a_subscriber_skip);
+            concurrent_writers_never_make_a_subscriber_skip,
+            subscriptions_at_their_own_pace_each_see_their_events_once);
     };
     (@each [$($attr:tt)*] $make:expr;) => {};
     (@each [$($attr:tt)*] $make:expr; $check:ident $(, $rest:ident)*) => {
@@ -535,4 +536,74 @@ pub async fn concurrent_writers_never_make_a_subscriber_skip<H: Harness>(harness
         seen,
         "the subscription and a full read agree"
     );
+}
+
+/// Several subscriptions in one process, as a projector, its feed and a command API's
+/// reactors hold them: one from the start that catches up while writers append, one live from
+/// the head, one filtered, and one that reads nothing until every writer is done (so it falls
+/// far behind the live log). Each must see exactly its events, once each, in log order.
+pub async fn subscriptions_at_their_own_pace_each_see_their_events_once<H: Harness>(harness: &H) {
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 1500;
+    const HISTORY: usize = 300;
+    let store = harness.store();
+    store
+        .append(
+            "shared-history",
+            ExpectedRevision::Any,
+            events("E", HISTORY),
+        )
+        .await
+        .expect("history");
+    let head = whole_log(&store).await.last().map(|e| e.position);
+    let mut from_start = store.subscribe(None, Filter::all());
+    let mut live = store.subscribe(head, Filter::all());
+    let mut filtered = store.subscribe(None, Filter::prefixes(["own-"]));
+    let mut slow = store.subscribe(None, Filter::all());
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 0..PER_WRITER {
+                    // One event per append: as many wake-ups as events.
+                    let stream = if n.is_multiple_of(3) {
+                        format!("shared-{}", n % 2)
+                    } else {
+                        format!("own-{w}")
+                    };
+                    store
+                        .append(&stream, ExpectedRevision::Any, vec![event("E", n)])
+                        .await
+                        .expect("append");
+                }
+            })
+        })
+        .collect();
+    let total = HISTORY + WRITERS * PER_WRITER;
+    let (mut all, mut tail, mut own) = (Vec::new(), Vec::new(), Vec::new());
+    tokio::join!(
+        collect_until(&mut from_start, &mut all, |s| s.len() >= total),
+        collect_until(&mut live, &mut tail, |s| s.len() >= total - HISTORY),
+        collect_until(&mut filtered, &mut own, |s| {
+            s.len() >= WRITERS * (PER_WRITER - PER_WRITER.div_ceil(3))
+        }),
+    );
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let mut behind = Vec::new();
+    collect_until(&mut slow, &mut behind, |s| s.len() >= total).await;
+
+    let log = whole_log(&store).await;
+    assert_exactly_once_in_order(&all, total);
+    assert_eq!(all, log, "from the start: the whole log");
+    assert_eq!(behind, log, "far behind: the whole log too");
+    assert_eq!(tail, log[HISTORY..], "live: everything after the head");
+    let mine: Vec<RecordedEvent> = log
+        .iter()
+        .filter(|e| e.stream.starts_with("own-"))
+        .cloned()
+        .collect();
+    assert_eq!(own, mine, "filtered: its streams' events only");
 }

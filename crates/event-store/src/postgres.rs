@@ -10,6 +10,11 @@
 //! deliberately outside the append transaction: a `NOTIFY` inside it would take PostgreSQL's
 //! global notify lock through the commit and serialise every writer. Subscribers also poll
 //! on a slow timer, so a lost notification only costs latency.
+//!
+//! One reader per process: a subscription reads the log itself only to catch up; once caught
+//! up it takes the live log from the store's one tail reader, which reads every new event
+//! once and hands each subscription the slices it has not seen (see `reader`). Ten
+//! subscriptions in a process cost one read of each new event, not ten.
 
 mod reader;
 
@@ -20,7 +25,7 @@ use crate::{
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 /// Channel on which appends are announced to other processes.
@@ -59,6 +64,8 @@ struct Inner {
     /// Bumped by local commits and by notifications from other processes; readers wait on it.
     wake: watch::Sender<u64>,
     listener: tokio::sync::OnceCell<()>,
+    /// The live log as the tail reader hands it out, started by the first subscription.
+    tail: std::sync::OnceLock<broadcast::Sender<Arc<reader::Slice>>>,
 }
 
 impl PgEventStore {
@@ -117,6 +124,7 @@ impl PgEventStore {
                 appended,
                 wake,
                 listener: tokio::sync::OnceCell::new(),
+                tail: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -134,6 +142,23 @@ impl PgEventStore {
                 tokio::spawn(listen(inner.pool.clone(), Arc::downgrade(&self.inner)));
             })
             .await;
+    }
+
+    /// A receiver of the live log's slices, from now on; starts the tail reader, once.
+    fn tail(&self) -> broadcast::Receiver<Arc<reader::Slice>> {
+        self.inner
+            .tail
+            .get_or_init(|| {
+                let (slices, _) = broadcast::channel(reader::TAIL_SLICES);
+                tokio::spawn(reader::tail(
+                    self.inner.pool.clone(),
+                    self.inner.wake.subscribe(),
+                    slices.clone(),
+                    Arc::downgrade(&self.inner),
+                ));
+                slices
+            })
+            .subscribe()
     }
 
     async fn try_append(
@@ -262,9 +287,12 @@ impl EventStore for PgEventStore {
         tokio::spawn(async move {
             store.ensure_listener().await;
             let wake = store.inner.wake.subscribe();
+            // Before catching up, so that no slice goes by between the two.
+            let tail = store.tail();
             reader::run(
                 store.inner.pool.clone(),
                 wake,
+                tail,
                 after.unwrap_or_default(),
                 filter,
                 tx,

@@ -4,8 +4,9 @@ use super::classify;
 use crate::{Filter, Position, RecordedEvent, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -140,107 +141,340 @@ fn like_prefix(prefix: &str) -> String {
     pattern
 }
 
-/// The reader task behind a subscription: pages through the log below the horizon, hands
-/// events to the bounded channel, and waits for wake-ups when caught up. Database errors are
-/// retried with backoff from the last delivered position, so nothing is lost or repeated.
+/// Slices of the live log the tail reader keeps for subscriptions that have not taken them
+/// yet. One that falls further behind reads the log itself until it has caught up again.
+pub(super) const TAIL_SLICES: usize = 1024;
+
+/// A stretch of the log as the tail reader read it: every event after `from` up to and
+/// including `to`, of every stream, in position order (none, when the reader only learned
+/// that the log is final further on). Consecutive slices join (`from` is the previous slice's
+/// `to`), and everything up to `to` is final: every transaction below it has ended.
+pub(super) struct Slice {
+    from: Position,
+    to: Position,
+    events: Vec<RecordedEvent>,
+}
+
+/// The store's one reader of the live log: from the horizon when it starts, it reads every new
+/// event once, as subscriptions did each for itself, and hands them out in [`Slice`]s. Ends
+/// when the store is gone.
+pub(super) async fn tail(
+    pool: PgPool,
+    mut wake: watch::Receiver<u64>,
+    slices: broadcast::Sender<Arc<Slice>>,
+    store: Weak<impl Send + Sync>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    let start = loop {
+        match horizon(&pool).await {
+            Ok(horizon) => break Position::new(u64::try_from(horizon.xmin).unwrap_or_default(), 0),
+            Err(e) => {
+                tracing::warn!(error = %e, "the log's tail reader could not start; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    let mut reading = Reading::new(start, Filter::all());
+    let mut published = start;
+    while store.strong_count() > 0 {
+        wake.borrow_and_update();
+        let (events, state) = reading.step(&pool).await;
+        // Every step that moved the cursor is published, events or not: a subscription that
+        // caught up below where this reader started learns so from the next slice (and reads
+        // the stretch between for itself), instead of waiting for an event that may not come.
+        if reading.cursor > published {
+            let slice = Slice {
+                from: published,
+                to: reading.cursor,
+                events,
+            };
+            published = reading.cursor;
+            // None listening: the next one to subscribe starts after this anyway.
+            let _ = slices.send(Arc::new(slice));
+        }
+        if !reading.wait(state, &mut wake, None).await {
+            return;
+        }
+    }
+}
+
+/// The reader task behind a subscription: reads the log itself (pages below the horizon) until
+/// it has caught up, then takes the live log from the tail reader's slices, reading the log
+/// again whenever it falls too far behind them. Database errors are retried with backoff from
+/// the last delivered position, so nothing is lost or repeated.
 pub(super) async fn run(
     pool: PgPool,
     mut wake: watch::Receiver<u64>,
+    mut tail: broadcast::Receiver<Arc<Slice>>,
     after: Position,
     filter: Filter,
     events: mpsc::Sender<Result<RecordedEvent, StoreError>>,
     stop: CancellationToken,
 ) {
-    // How far the log has been scanned; it runs ahead of the last delivered event when the
-    // filter skips events, which is safe because everything below a horizon is final.
-    let mut cursor = after;
-    // A horizon stays valid for as long as we like; a fresh one is needed only to see newer
-    // transactions, so it is reused while pages come back full.
-    let mut cached: Option<i64> = None;
-    let mut pending_wait = PENDING_POLL;
-    let mut error_backoff = Duration::from_millis(50);
+    let mut reading = Reading::new(after, filter);
     loop {
-        if stop.is_cancelled() || events.is_closed() {
-            return;
+        // Catch up alone.
+        loop {
+            if stop.is_cancelled() || events.is_closed() {
+                return;
+            }
+            wake.borrow_and_update();
+            let (read, state) = reading.step(&pool).await;
+            for event in read {
+                if events.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            match state {
+                State::More => {}
+                State::CaughtUp { .. } => break,
+                State::Failed => {
+                    if !reading.wait(state, &mut wake, Some(&stop)).await {
+                        return;
+                    }
+                }
+            }
         }
-        // Mark wake-ups seen before reading, so an append that lands during the read
-        // wakes the next wait instead of being missed.
-        wake.borrow_and_update();
+        // Then follow the tail, until stopped or left behind.
+        match live(&pool, &mut tail, &mut reading, &events, &stop).await {
+            Live::Stopped => return,
+            Live::Behind => tail = tail.resubscribe(),
+        }
+    }
+}
+
+enum Live {
+    Stopped,
+    Behind,
+}
+
+/// Delivers the tail's slices from where `reading` stands; reads the stretch between the two
+/// from the log when a slice starts after it.
+async fn live(
+    pool: &PgPool,
+    tail: &mut broadcast::Receiver<Arc<Slice>>,
+    reading: &mut Reading,
+    events: &mpsc::Sender<Result<RecordedEvent, StoreError>>,
+    stop: &CancellationToken,
+) -> Live {
+    loop {
+        let slice = tokio::select! {
+            () = stop.cancelled() => return Live::Stopped,
+            slice = tail.recv() => slice,
+        };
+        let slice = match slice {
+            Ok(slice) => slice,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, position = %reading.cursor, "fell behind the log's tail; reading for itself");
+                return Live::Behind;
+            }
+            // The tail ends only with the store, which this task keeps alive; poll if it did.
+            Err(broadcast::error::RecvError::Closed) => {
+                if sleep_or_stop(stop, IDLE_POLL).await {
+                    return Live::Stopped;
+                }
+                return Live::Behind;
+            }
+        };
+        if slice.to <= reading.cursor {
+            continue;
+        }
+        if slice.from > reading.cursor {
+            // Final up to `slice.from`: read that stretch as it is.
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                match between(pool, reading.cursor, slice.from, &reading.filter).await {
+                    Ok(rows) => {
+                        let full = rows.len() == PAGE;
+                        for row in rows {
+                            let event = RecordedEvent::from(row);
+                            reading.cursor = event.position;
+                            if events.send(Ok(event)).await.is_err() {
+                                return Live::Stopped;
+                            }
+                        }
+                        if !full {
+                            reading.cursor = slice.from;
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, position = %reading.cursor, "subscription read failed; retrying");
+                        if sleep_or_stop(stop, backoff).await {
+                            return Live::Stopped;
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        for event in &slice.events {
+            let wanted = event.position > reading.cursor && reading.filter.matches(&event.stream);
+            if wanted && events.send(Ok(event.clone())).await.is_err() {
+                return Live::Stopped;
+            }
+        }
+        reading.cursor = slice.to;
+    }
+}
+
+/// Where a page left a reader.
+#[derive(Clone, Copy)]
+enum State {
+    /// A full page: read on at once.
+    More,
+    /// Everything matching below the horizon is read. `pending`: committed events wait above
+    /// it for an older transaction to end.
+    CaughtUp { pending: bool },
+    /// The read failed; wait, then try again.
+    Failed,
+}
+
+/// Reading the log in pages below the horizon, from `cursor`.
+struct Reading {
+    /// How far the log has been scanned; it runs ahead of the last delivered event when the
+    /// filter skips events, which is safe because everything below a horizon is final.
+    cursor: Position,
+    filter: Filter,
+    /// A horizon stays valid for as long as we like; a fresh one is needed only to see newer
+    /// transactions, so it is reused while pages come back full.
+    cached: Option<i64>,
+    pending_wait: Duration,
+    error_backoff: Duration,
+}
+
+impl Reading {
+    fn new(cursor: Position, filter: Filter) -> Self {
+        Self {
+            cursor,
+            filter,
+            cached: None,
+            pending_wait: PENDING_POLL,
+            error_backoff: Duration::from_millis(50),
+        }
+    }
+
+    /// Reads one page after the cursor and moves the cursor past it.
+    async fn step(&mut self, pool: &PgPool) -> (Vec<RecordedEvent>, State) {
         let step = async {
-            let horizon = match cached {
+            let horizon = match self.cached {
                 Some(xmin) => Horizon {
                     xmin,
                     pending: false,
                 },
-                None => horizon(&pool).await?,
+                None => horizon(pool).await?,
             };
-            let rows = page(&pool, cursor, horizon.xmin, &filter, PAGE).await?;
+            let rows = page(pool, self.cursor, horizon.xmin, &self.filter, PAGE).await?;
             Ok::<_, sqlx::Error>((horizon, rows))
         };
         let (horizon, rows) = match step.await {
             Ok(step) => step,
             Err(e) => {
-                tracing::warn!(error = %e, position = %cursor, "subscription read failed; retrying");
-                cached = None;
-                if sleep_or_stop(&stop, error_backoff).await {
-                    return;
-                }
-                error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
-                continue;
+                tracing::warn!(error = %e, position = %self.cursor, "subscription read failed; retrying");
+                self.cached = None;
+                return (Vec::new(), State::Failed);
             }
         };
-        error_backoff = Duration::from_millis(50);
+        self.error_backoff = Duration::from_millis(50);
         let full = rows.len() == PAGE;
-        for row in rows {
-            let event = RecordedEvent::from(row);
-            cursor = event.position;
-            if events.send(Ok(event)).await.is_err() {
-                return;
-            }
+        let events: Vec<RecordedEvent> = rows.into_iter().map(RecordedEvent::from).collect();
+        if let Some(last) = events.last() {
+            self.cursor = last.position;
         }
-        let was_cached = cached.take().is_some();
+        let was_cached = self.cached.take().is_some();
         if full {
-            cached = Some(horizon.xmin);
-            continue;
+            self.cached = Some(horizon.xmin);
+            return (events, State::More);
         }
-        // Everything matching below the horizon is delivered: skip the scan past it.
-        cursor = cursor.max(Position::new(
+        // Everything matching below the horizon is read: skip the scan past it.
+        self.cursor = self.cursor.max(Position::new(
             u64::try_from(horizon.xmin).unwrap_or_default(),
             0,
         ));
         if was_cached {
             // Caught up with an old horizon: look again with a fresh one before sleeping.
-            continue;
+            return (events, State::More);
         }
-        if horizon.pending {
+        let pending = horizon.pending;
+        (events, State::CaughtUp { pending })
+    }
+
+    /// Waits as `state` calls for before the next step: not at all after a full page, with
+    /// backoff after a failure, for a wake-up (or a short poll) when caught up. False when
+    /// `stop` is cancelled or, for the tail, when the store is gone.
+    async fn wait(
+        &mut self,
+        state: State,
+        wake: &mut watch::Receiver<u64>,
+        stop: Option<&CancellationToken>,
+    ) -> bool {
+        let stopped = async {
+            match stop {
+                Some(stop) => stop.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let poll = match state {
+            State::More => return true,
+            State::Failed => {
+                let wait = self.error_backoff;
+                self.error_backoff = (self.error_backoff * 2).min(Duration::from_secs(5));
+                return tokio::select! {
+                    () = stopped => false,
+                    () = tokio::time::sleep(wait) => true,
+                };
+            }
             // Committed events wait for an older transaction to finish. That is nearly always
-            // an append still in flight, whose commit wakes us (locally or by NOTIFY), so
-            // look again then; the backoff is for horizons held by other transactions.
-            tokio::select! {
-                () = stop.cancelled() => return,
-                changed = wake.changed() => {
-                    // No store left to wake us: poll.
-                    if changed.is_err() && sleep_or_stop(&stop, pending_wait).await {
-                        return;
-                    }
-                }
-                () = tokio::time::sleep(pending_wait) => {
-                    pending_wait = (pending_wait * 2).min(Duration::from_millis(20));
-                }
+            // an append still in flight, whose commit wakes us (locally or by NOTIFY), so look
+            // again then; the backoff is for horizons held by other transactions.
+            State::CaughtUp { pending: true } => {
+                let wait = self.pending_wait;
+                self.pending_wait = (self.pending_wait * 2).min(Duration::from_millis(20));
+                wait
             }
-            continue;
-        }
-        pending_wait = PENDING_POLL;
+            State::CaughtUp { pending: false } => {
+                self.pending_wait = PENDING_POLL;
+                IDLE_POLL
+            }
+        };
         tokio::select! {
-            () = stop.cancelled() => return,
-            changed = wake.changed() => {
-                if changed.is_err() && sleep_or_stop(&stop, IDLE_POLL).await {
-                    return;
-                }
-            }
-            () = tokio::time::sleep(IDLE_POLL) => {}
+            () = stopped => false,
+            // No store left to wake us: the tail ends, a subscription polls.
+            changed = wake.changed() => changed.is_ok() || stop.is_some(),
+            () = tokio::time::sleep(poll) => true,
         }
     }
+}
+
+/// Matching events after `after` up to and including `until`, which is final (see [`Slice`]).
+async fn between(
+    pool: &PgPool,
+    after: Position,
+    until: Position,
+    filter: &Filter,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    let patterns: Vec<String> = filter
+        .stream_prefixes()
+        .iter()
+        .map(|p| like_prefix(p))
+        .collect();
+    sqlx::query_as(
+        "SELECT xid, seq, event_id, stream_id, revision, event_type, data, metadata, recorded_at
+         FROM event_store.events
+         WHERE (xid, seq) > ($1, $2) AND (xid, seq) <= ($3, $4)
+           AND (cardinality($5::text[]) = 0 OR stream_id LIKE ANY ($5))
+         ORDER BY xid, seq
+         LIMIT $6",
+    )
+    .bind(i64::try_from(after.commit).unwrap_or(i64::MAX))
+    .bind(i64::try_from(after.prepare).unwrap_or(i64::MAX))
+    .bind(i64::try_from(until.commit).unwrap_or(i64::MAX))
+    .bind(i64::try_from(until.prepare).unwrap_or(i64::MAX))
+    .bind(patterns)
+    .bind(i64::try_from(PAGE).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await
 }
 
 /// Sleeps unless stopped first; true when stopped.
