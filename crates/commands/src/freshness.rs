@@ -119,9 +119,11 @@ async fn follow(pool: PgPool, sender: watch::Sender<Positions>, shutdown: Cancel
             });
             loop {
                 let notification = listener.recv().await?;
-                if let Some((name, at)) = Checkpoints::parse_announcement(notification.payload()) {
-                    sender.send_modify(|positions| raise(positions, name, at));
-                }
+                sender.send_modify(|positions| {
+                    for (name, at) in Checkpoints::parse_announcement(notification.payload()) {
+                        raise(positions, name, at);
+                    }
+                });
             }
         };
         let failed: Result<(), sqlx::Error> = tokio::select! {

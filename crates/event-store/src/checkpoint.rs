@@ -13,7 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Channel on which a committed checkpoint is announced as `"<name> <position>"`.
+/// Channel on which committed checkpoints are announced, one `"<name> <position>"` per line.
 pub const CHECKPOINT_CHANNEL: &str = "projection_checkpoints";
 
 /// A checkpointed follower of the log: its checkpoint's name, the streams it reads and, for a
@@ -109,9 +109,23 @@ pub async fn advance(
 /// Tells waiting readers (read your writes) that a live checkpoint moved. Delivered on commit,
 /// only if the transaction commits.
 pub async fn announce(tx: &mut PgConnection, name: &str, to: Position) -> Result<(), sqlx::Error> {
+    announce_all(tx, &[name], to).await
+}
+
+/// Like [`announce`], for several checkpoints that moved to the same position in one
+/// transaction: one notification for them all.
+pub async fn announce_all(
+    tx: &mut PgConnection,
+    names: &[&str],
+    to: Position,
+) -> Result<(), sqlx::Error> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let payload: Vec<String> = names.iter().map(|name| format!("{name} {to}")).collect();
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHECKPOINT_CHANNEL)
-        .bind(format!("{name} {to}"))
+        .bind(payload.join("\n"))
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -133,10 +147,13 @@ impl Checkpoints {
             .collect())
     }
 
-    /// Parses an announcement sent on [`CHECKPOINT_CHANNEL`].
-    pub fn parse_announcement(payload: &str) -> Option<(&str, Position)> {
-        let (name, position) = payload.split_once(' ')?;
-        Some((name, position.parse().ok()?))
+    /// Parses an announcement sent on [`CHECKPOINT_CHANNEL`]: every checkpoint it names, and
+    /// where each now stands. Lines that do not parse are skipped.
+    pub fn parse_announcement(payload: &str) -> impl Iterator<Item = (&str, Position)> {
+        payload.lines().filter_map(|line| {
+            let (name, position) = line.rsplit_once(' ')?;
+            Some((name, position.parse().ok()?))
+        })
     }
 }
 
@@ -171,6 +188,12 @@ impl Leader {
                 return e;
             }
         }
+    }
+
+    /// Whether the lock is still held: an error means its connection, and with it the lock,
+    /// is gone.
+    pub async fn alive(&mut self) -> Result<(), sqlx::Error> {
+        self.connection.ping().await
     }
 
     /// Gives the lock up by closing its connection.

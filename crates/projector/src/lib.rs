@@ -1,6 +1,7 @@
 //! The projector: follows the event log and keeps the PostgreSQL read models that every GET
-//! path reads. Each projection runs on its own, with its own checkpoint committed in the same
-//! transaction as its rows, so a crash never loses or doubles an update.
+//! path reads. One reader per process feeds every projection it leads; each projection's
+//! checkpoint commits in the same transaction as its rows, so a crash never loses or doubles
+//! an update.
 
 mod bookings;
 pub mod feed;
@@ -27,7 +28,6 @@ use event_store::{EventStore, Position, RecordedEvent};
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// This crate's migrations. Several crates migrate the same database with version numbers
 /// that never collide, so each ignores the others' entries in the shared history.
@@ -109,24 +109,19 @@ fn decode_data(
     })
 }
 
-/// Runs every projection until `shutdown`: each one elects itself active or stands by.
+/// Runs every projection until `shutdown`: this process leads those no other instance leads
+/// and stands by for the rest, with one reader of the log for all it leads.
 pub async fn run<S: EventStore>(
     store: S,
     pool: PgPool,
     settings: Settings,
     shutdown: CancellationToken,
 ) {
-    let tracker = TaskTracker::new();
-    for projection in Projection::ALL {
-        let runner = runner::Runner {
-            projection,
-            store: store.clone(),
-            pool: pool.clone(),
-            batch_size: usize::from(settings.batch_size),
-            standby_poll: Duration::from_millis(settings.standby_poll_ms),
-        };
-        tracker.spawn(runner.run(shutdown.clone()));
-    }
-    tracker.close();
-    tracker.wait().await;
+    let runner = runner::Runner {
+        store,
+        pool,
+        batch_size: usize::from(settings.batch_size),
+        standby_poll: Duration::from_millis(settings.standby_poll_ms),
+    };
+    runner.run(shutdown).await;
 }

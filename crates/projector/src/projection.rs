@@ -66,6 +66,20 @@ impl Projection {
         Filter::prefixes(self.streams.iter().copied())
     }
 
+    /// The streams any of `projections` reads: one reader's filter for them all.
+    pub fn union(projections: impl IntoIterator<Item = Projection>) -> Filter {
+        let mut prefixes = Vec::new();
+        for projection in projections {
+            if projection.streams.is_empty() {
+                return Filter::all();
+            }
+            prefixes.extend(projection.streams.iter().map(|s| (*s).to_owned()));
+        }
+        prefixes.sort();
+        prefixes.dedup();
+        Filter::prefixes(prefixes)
+    }
+
     /// The tables this projection owns, all in one schema.
     pub fn tables(self) -> &'static [&'static str] {
         self.tables

@@ -129,14 +129,7 @@ impl<'a, S: EventStore> Replay<'a, S> {
     }
 
     fn filter(&self) -> Filter {
-        let mut prefixes: Vec<String> = self
-            .projections
-            .iter()
-            .flat_map(|p| p.filter().stream_prefixes().to_vec())
-            .collect();
-        prefixes.sort();
-        prefixes.dedup();
-        Filter::prefixes(prefixes)
+        Projection::union(self.projections.iter().copied())
     }
 
     /// Replays until the log's end as it was when reached (or each copy's `until`), one
