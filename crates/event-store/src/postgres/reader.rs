@@ -107,6 +107,29 @@ pub(super) async fn page(
     filter: &Filter,
     limit: usize,
 ) -> Result<Vec<EventRow>, sqlx::Error> {
+    // Below `xmin` is up to the last position a transaction before it can have.
+    rows(pool, after, (xmin - 1, i64::MAX), filter, limit).await
+}
+
+/// Matching events after `after` up to and including `until`, which is final (see [`Slice`]).
+async fn between(
+    pool: &PgPool,
+    after: Position,
+    until: Position,
+    filter: &Filter,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    let until = (to_i64(until.commit), to_i64(until.prepare));
+    rows(pool, after, until, filter, PAGE).await
+}
+
+/// Matching events after `after` up to and including the position `until`, in position order.
+async fn rows(
+    pool: &PgPool,
+    after: Position,
+    until: (i64, i64),
+    filter: &Filter,
+    limit: usize,
+) -> Result<Vec<EventRow>, sqlx::Error> {
     let patterns: Vec<String> = filter
         .stream_prefixes()
         .iter()
@@ -115,18 +138,23 @@ pub(super) async fn page(
     sqlx::query_as(
         "SELECT xid, seq, event_id, stream_id, revision, event_type, data, metadata, recorded_at
          FROM event_store.events
-         WHERE (xid, seq) > ($1, $2) AND xid < $3
-           AND (cardinality($4::text[]) = 0 OR stream_id LIKE ANY ($4))
+         WHERE (xid, seq) > ($1, $2) AND (xid, seq) <= ($3, $4)
+           AND (cardinality($5::text[]) = 0 OR stream_id LIKE ANY ($5))
          ORDER BY xid, seq
-         LIMIT $5",
+         LIMIT $6",
     )
-    .bind(i64::try_from(after.commit).unwrap_or(i64::MAX))
-    .bind(i64::try_from(after.prepare).unwrap_or(i64::MAX))
-    .bind(xmin)
+    .bind(to_i64(after.commit))
+    .bind(to_i64(after.prepare))
+    .bind(until.0)
+    .bind(until.1)
     .bind(patterns)
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(pool)
     .await
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn like_prefix(prefix: &str) -> String {
@@ -445,36 +473,6 @@ impl Reading {
             () = tokio::time::sleep(poll) => true,
         }
     }
-}
-
-/// Matching events after `after` up to and including `until`, which is final (see [`Slice`]).
-async fn between(
-    pool: &PgPool,
-    after: Position,
-    until: Position,
-    filter: &Filter,
-) -> Result<Vec<EventRow>, sqlx::Error> {
-    let patterns: Vec<String> = filter
-        .stream_prefixes()
-        .iter()
-        .map(|p| like_prefix(p))
-        .collect();
-    sqlx::query_as(
-        "SELECT xid, seq, event_id, stream_id, revision, event_type, data, metadata, recorded_at
-         FROM event_store.events
-         WHERE (xid, seq) > ($1, $2) AND (xid, seq) <= ($3, $4)
-           AND (cardinality($5::text[]) = 0 OR stream_id LIKE ANY ($5))
-         ORDER BY xid, seq
-         LIMIT $6",
-    )
-    .bind(i64::try_from(after.commit).unwrap_or(i64::MAX))
-    .bind(i64::try_from(after.prepare).unwrap_or(i64::MAX))
-    .bind(i64::try_from(until.commit).unwrap_or(i64::MAX))
-    .bind(i64::try_from(until.prepare).unwrap_or(i64::MAX))
-    .bind(patterns)
-    .bind(i64::try_from(PAGE).unwrap_or(i64::MAX))
-    .fetch_all(pool)
-    .await
 }
 
 /// Sleeps unless stopped first; true when stopped.
