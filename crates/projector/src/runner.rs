@@ -6,8 +6,9 @@
 //! dead process held. The process reads the log once, from the oldest checkpoint of the
 //! projections it leads, with the union of their streams, and hands each projection its share
 //! of a batch. In the batch's transaction each projection, in name order (so two processes
-//! never wait on each other's quarantine locks in a circle), sorts its share through its own
-//! quarantine, applies it, and moves its own checkpoint by compare-and-set. Correctness does
+//! never wait on each other's quarantine locks in a circle), takes its quarantine lock and
+//! sorts its share, all before anything is written; then each applies its share and moves its
+//! own checkpoint by compare-and-set. Correctness does
 //! not rest on the locks: the compare-and-set fences a stale leader off, as it does a rebuild
 //! that swapped a projection's tables in meanwhile, and the batch then rolls back whole and
 //! the process elects again.
@@ -191,7 +192,10 @@ impl<S: EventStore> Runner<S> {
         let mut careful = BTreeSet::new();
         'batch: loop {
             let mut tx = self.pool.begin().await?;
-            let mut applied = Vec::new();
+            // Every quarantine lock first, before anything is written: a transaction waiting
+            // for a lock then holds no transaction id, so it never holds the log's horizon
+            // back from the one holding the lock (a rebuild's swap reads the log under it).
+            let mut shares = Vec::new();
             for (&projection, &from) in at.iter() {
                 if from >= last {
                     continue;
@@ -202,9 +206,18 @@ impl<S: EventStore> Runner<S> {
                     .zip(&decoded)
                     .filter(|(event, _)| event.position > from && filter.matches(&event.stream))
                     .collect();
-                if !share.is_empty() {
+                let sorted = if share.is_empty() {
+                    None
+                } else {
                     let quarantine = Quarantine::new(quarantine::READ_MODELS, projection.name());
-                    let mut sorting = quarantine.sort(&mut tx).await?;
+                    let sorting = quarantine.sort(&mut tx).await?;
+                    Some((quarantine, sorting))
+                };
+                shares.push((projection, from, share, sorted));
+            }
+            let mut applied = Vec::new();
+            for (projection, from, share, sorted) in shares {
+                if let Some((quarantine, mut sorting)) = sorted {
                     let count = match sorted::apply(
                         projection,
                         &mut tx,
