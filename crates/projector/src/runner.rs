@@ -215,6 +215,8 @@ impl<S: EventStore> Runner<S> {
                 };
                 shares.push((projection, from, share, sorted));
             }
+            // Every checkpoint it leads behind the batch moves, so every one is announced.
+            let moved: Vec<&str> = shares.iter().map(|(p, ..)| p.name()).collect();
             let mut applied = Vec::new();
             for (projection, from, share, sorted) in shares {
                 if let Some((quarantine, mut sorting)) = sorted {
@@ -244,11 +246,6 @@ impl<S: EventStore> Runner<S> {
                 // reads nothing twice.
                 checkpoint::advance(&mut tx, projection.name(), from, last).await?;
             }
-            let moved: Vec<&str> = at
-                .iter()
-                .filter(|&(_, &from)| from < last)
-                .map(|(projection, _)| projection.name())
-                .collect();
             checkpoint::announce_all(&mut tx, &moved, last).await?;
             tx.commit().await?;
             for position in at.values_mut() {
