@@ -221,15 +221,19 @@ pub(crate) async fn create(
             .filter(|row| row.owner_id == caller.user_id.0)
             .ok_or(ApiError::NotFound(NO_HOLD))?;
         let gone = row.status != "active" || row.expires_at <= now || row.order_id.is_some();
-        // The read model may lag behind the train: its own state decides.
-        if gone || !free_to_order(&state, TrainId(row.train_id), hold_id, now).await? {
+        if gone {
             return Err(hold_gone(hold_id));
         }
-        holds.push((hold_id.clone(), row));
+        // The read model may lag behind the train: its own state decides.
+        let Some(checked) = free_to_order(&state, TrainId(row.train_id), hold_id, now).await?
+        else {
+            return Err(hold_gone(hold_id));
+        };
+        holds.push((hold_id.clone(), row, checked));
     }
     let held: BTreeSet<&SeatId> = holds
         .iter()
-        .flat_map(|(_, row)| row.quote.lines.iter().map(|line| &line.seat))
+        .flat_map(|(_, row, _)| row.quote.lines.iter().map(|line| &line.seat))
         .collect();
     if let Some(seat) = placement.passengers.keys().find(|s| !held.contains(s)) {
         return Err(ApiError::invalid(FieldError::new(
@@ -245,7 +249,7 @@ pub(crate) async fn create(
         .ok_or(ApiError::NotAuthenticated)?;
     let mut tickets = Vec::new();
     let mut currencies: Vec<Currency> = Vec::new();
-    for (hold_id, row) in &holds {
+    for (hold_id, row, _) in &holds {
         currencies.push(row.quote.currency.clone());
         let departure = *departures
             .get(&row.train_id)
@@ -301,9 +305,9 @@ pub(crate) async fn create(
     // holds are let go by the order process). What it kept shows in the read models before
     // the answer, as any write does.
     let mut last = decided.position;
-    for (hold_id, row) in &holds {
+    for (hold_id, row, checked) in &holds {
         let train_id = TrainId(row.train_id);
-        let Some(at) = kept_for(&state, train_id, hold_id, &order_id).await? else {
+        let Some(at) = kept_for(&state, train_id, hold_id, &order_id, *checked).await? else {
             return Err(hold_gone(hold_id));
         };
         state.shown(&train_id.stream(), Some(at)).await;
@@ -329,9 +333,9 @@ fn hold_gone(hold_id: &HoldId) -> ApiError {
 /// When each train of `holds` leaves, as the schedule reads now.
 async fn departures(
     state: &AppState,
-    holds: &[(HoldId, &HoldRow)],
+    holds: &[(HoldId, &HoldRow, u64)],
 ) -> Result<HashMap<i64, NaiveDateTime>, ApiError> {
-    let trains: Vec<i64> = holds.iter().map(|(_, row)| row.train_id).collect();
+    let trains: Vec<i64> = holds.iter().map(|(_, row, _)| row.train_id).collect();
     let rows: Vec<(i64, NaiveDateTime)> =
         sqlx::query_as("SELECT id, departure_time FROM read_models.trains WHERE id = ANY($1)")
             .bind(&trains)
@@ -340,39 +344,43 @@ async fn departures(
     Ok(rows.into_iter().collect())
 }
 
-/// Whether `train_id` holds `hold_id` live at `now`, for no order yet.
+/// Whether `train_id` holds `hold_id` live at `now`, for no order yet: if so, the revision of
+/// the train's stream it was seen at.
 async fn free_to_order(
     state: &AppState,
     train_id: TrainId,
     hold_id: &HoldId,
     now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
-    Ok(match train_state(state, train_id).await? {
+) -> Result<Option<u64>, ApiError> {
+    let current = state
+        .trains()
+        .current(train_id)
+        .await
+        .map_err(crate::command_failure)?;
+    let free = match &current.state {
         TrainState::Active(train) => train
             .holds
             .get(hold_id)
             .is_some_and(|hold| hold.order.is_none() && !hold.expired_at(now)),
         _ => false,
-    })
+    };
+    Ok(current.revision.filter(|_| free))
 }
 
-async fn train_state(state: &AppState, train_id: TrainId) -> Result<TrainState, ApiError> {
-    state
-        .trains()
-        .load(train_id)
-        .await
-        .map_err(crate::command_failure)
-}
-
-/// Where `train_id` recorded that it keeps `hold_id` for `order_id`, read from its stream;
-/// `None` if its last word on the placement was a refusal (or it has none).
+/// Where `train_id` recorded that it keeps `hold_id` for `order_id`, read from its stream
+/// after `checked`, the revision the hold was seen free at; `None` if its last word on the
+/// placement was a refusal (or it has none).
 async fn kept_for(
     state: &AppState,
     train_id: TrainId,
     hold_id: &HoldId,
     order_id: &OrderId,
+    checked: u64,
 ) -> Result<Option<event_store::Position>, ApiError> {
-    let events = state.store().read_stream(&train_id.stream()).await?;
+    let events = state
+        .store()
+        .read_stream_after(&train_id.stream(), checked)
+        .await?;
     let types = ["HoldExtended", "HoldExtensionRefused"];
     for event in events.iter().rev() {
         if !types.contains(&event.event_type.as_str()) {

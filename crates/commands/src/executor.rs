@@ -11,7 +11,7 @@ use crate::Aggregate;
 use crate::cause::{self, Cause, Origin};
 use crate::worker::Worker;
 use domain::Decider;
-use event_store::{AnyStore, EventStore, Position, StoreError};
+use event_store::{AnyStore, EventStore, Position, RecordedEvent, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -105,10 +105,30 @@ impl Default for ExecutorSettings {
 pub(crate) type Outcome<A> =
     Result<Decided<<A as Decider>::Event>, CommandError<<A as Decider>::Error>>;
 
-pub(crate) struct Job<A: Aggregate> {
+/// What a worker is asked.
+pub(crate) enum Job<A: Aggregate> {
+    Decide(Decide<A>),
+    /// The stream's state as it is now.
+    Read(oneshot::Sender<Read<A>>),
+}
+
+/// A command to decide against the stream, and whom to tell the outcome.
+pub(crate) struct Decide<A: Aggregate> {
     pub command: A::Command,
     pub origin: Origin,
     pub reply: oneshot::Sender<Outcome<A>>,
+}
+
+/// What a reader of the state is told.
+pub(crate) type Read<A> =
+    Result<Current<<A as Decider>::State>, CommandError<<A as Decider>::Error>>;
+
+/// An instance's state as its stream holds it now, and the stream's revision then (`None`
+/// while it has no events).
+#[derive(Debug, Clone)]
+pub struct Current<S> {
+    pub state: S,
+    pub revision: Option<u64>,
 }
 
 /// A stream as its worker decides against it: the state, the revision it was read at, and
@@ -198,29 +218,46 @@ impl<A: Aggregate> Executor<A> {
         origin: Origin,
     ) -> Result<Decided<A::Event>, CommandError<A::Error>> {
         let (reply, outcome) = oneshot::channel();
-        let mut job = Job {
-            command,
-            origin,
-            reply,
-        };
+        self.send(
+            &stream,
+            Job::Decide(Decide {
+                command,
+                origin,
+                reply,
+            }),
+        )
+        .await;
+        outcome.await.unwrap_or(Err(CommandError::Stopped))
+    }
+
+    /// The state of the instance named `key` as its stream holds it now, with the stream's
+    /// revision. Its worker answers: it reads only the events it lacks (a new worker reads
+    /// the stream once), so asking is cheap even on a long, busy stream.
+    pub async fn current(&self, key: A::Key) -> Result<Current<A::State>, CommandError<A::Error>> {
+        let (reply, current) = oneshot::channel();
+        self.send(&A::stream(key), Job::Read(reply)).await;
+        current.await.unwrap_or(Err(CommandError::Stopped))
+    }
+
+    /// Hands `job` to the worker of `stream`, starting one if there is none.
+    async fn send(&self, stream: &str, mut job: Job<A>) {
         loop {
-            let worker = self.worker(&stream);
+            let worker = self.worker(stream);
             match worker.send(job).await {
-                Ok(()) => break,
+                Ok(()) => return,
                 // The worker retired between lookup and send; start a new one.
                 Err(mpsc::error::SendError(returned)) => {
                     job = returned;
                     let mut workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
                     if workers
-                        .get(&stream)
+                        .get(stream)
                         .is_some_and(|(_, current)| current.same_channel(&worker))
                     {
-                        workers.remove(&stream);
+                        workers.remove(stream);
                     }
                 }
             }
         }
-        outcome.await.unwrap_or(Err(CommandError::Stopped))
     }
 
     /// Current state of an instance as its worker would decide against it, read fresh.
@@ -257,12 +294,35 @@ pub(crate) async fn load<A: Aggregate>(
     stream: &str,
 ) -> Result<Loaded<A::State>, CommandError<A::Error>> {
     let recorded = store.read_stream(stream).await?;
-    let mut loaded = Loaded {
+    let loaded = Loaded {
         state: A::State::default(),
-        revision: recorded.last().map(|e| e.revision),
+        revision: None,
         causes: HashSet::new(),
     };
+    apply::<A>(loaded, recorded)
+}
+
+/// `loaded` brought up to the stream as it is now: only the events after its revision are
+/// read, so a worker that lost a race on a long stream does not read it all again.
+pub(crate) async fn catch_up<A: Aggregate>(
+    store: &AnyStore,
+    stream: &str,
+    loaded: Loaded<A::State>,
+) -> Result<Loaded<A::State>, CommandError<A::Error>> {
+    let Some(revision) = loaded.revision else {
+        return load::<A>(store, stream).await;
+    };
+    let recorded = store.read_stream_after(stream, revision).await?;
+    apply::<A>(loaded, recorded)
+}
+
+/// Folds `recorded`, the stream's events after `loaded.revision` in order, into `loaded`.
+fn apply<A: Aggregate>(
+    mut loaded: Loaded<A::State>,
+    recorded: Vec<RecordedEvent>,
+) -> Result<Loaded<A::State>, CommandError<A::Error>> {
     for event in recorded {
+        loaded.revision = Some(event.revision);
         loaded.causes.extend(cause::recorded(&event));
         let decoded = domain::decode(&event.event_type, &event.metadata, event.data)?;
         if let Ok(event) = A::Event::try_from(decoded) {

@@ -16,7 +16,7 @@ mod worker;
 pub use aggregate::Aggregate;
 pub use cause::{ACTOR, Cause, Origin};
 pub use event_store::checkpoint::Follower;
-pub use executor::{CommandError, Decided, Executor, ExecutorSettings, SharedError};
+pub use executor::{CommandError, Current, Decided, Executor, ExecutorSettings, SharedError};
 pub use freshness::Freshness;
 pub use ids::{Ids, IdsError};
 pub use reactor::Reactor;

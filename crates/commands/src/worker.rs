@@ -4,10 +4,13 @@
 
 use crate::Aggregate;
 use crate::cause;
-use crate::executor::{CommandError, Decided, ExecutorSettings, Job, Loaded, Workers, load};
+use crate::executor::{
+    CommandError, Current, Decide, Decided, ExecutorSettings, Job, Loaded, Read, Workers, catch_up,
+    load,
+};
 use event_store::{AnyStore, EventStore, ExpectedRevision, Position};
 use std::sync::PoisonError;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) struct Worker<A: Aggregate> {
@@ -66,21 +69,38 @@ impl<A: Aggregate> Worker<A> {
         true
     }
 
-    async fn process(&mut self, batch: Vec<Job<A>>) {
+    /// Decides the batch's commands and records their events, then tells its readers the
+    /// state: as the append left it, or, when nothing was appended, as the stream holds it.
+    async fn process(&mut self, jobs: Vec<Job<A>>) {
+        let (mut batch, mut reads) = (Vec::new(), Vec::new());
+        for job in jobs {
+            match job {
+                Job::Decide(decide) => batch.push(decide),
+                Job::Read(reply) => reads.push(reply),
+            }
+        }
         let mut conflicts = 0;
         // Whether the state decided against was read from the store for this batch, rather
         // than kept from an earlier one.
         let mut fresh = false;
+        // A state the stream has moved past since: caught up rather than read again.
+        let mut behind = None;
         loop {
-            let loaded = match self.cache.take() {
-                Some(cached) => cached,
-                None => match load::<A>(&self.store, &self.stream).await {
-                    Ok(loaded) => {
-                        fresh = true;
-                        loaded
+            let loaded = match (self.cache.take(), behind.take()) {
+                (Some(cached), _) => cached,
+                (None, behind) => {
+                    let read = match behind {
+                        Some(behind) => catch_up::<A>(&self.store, &self.stream, behind).await,
+                        None => load::<A>(&self.store, &self.stream).await,
+                    };
+                    match read {
+                        Ok(loaded) => {
+                            fresh = true;
+                            loaded
+                        }
+                        Err(e) => return fail_all(batch, reads, &e),
                     }
-                    Err(e) => return fail_all(batch, &e),
-                },
+                }
             };
             // Decide every command against the state its predecessors in the batch left. A
             // command whose cause the stream already recorded was decided before: skip it.
@@ -116,9 +136,13 @@ impl<A: Aggregate> Worker<A> {
                     // process may have written since we last read (made the booking this
                     // command cancels, say). A refusal, or a decision that records nothing,
                     // stands only once confirmed against the stream as it is now.
-                    metrics::counter!("command_refusals_rechecked_total").increment(1);
+                    if !batch.is_empty() {
+                        metrics::counter!("command_refusals_rechecked_total").increment(1);
+                    }
+                    behind = Some(loaded);
                     continue;
                 }
+                tell::<A>(reads, &loaded);
                 self.cache = Some(loaded);
                 return reply_all(batch, outcomes, &[], None);
             }
@@ -134,25 +158,49 @@ impl<A: Aggregate> Worker<A> {
             {
                 Ok(appended) => {
                     next.revision = Some(appended.revision);
+                    tell::<A>(reads, &next);
                     self.cache = Some(next);
                     return reply_all(batch, outcomes, &events, Some(appended.position));
                 }
                 Err(e) if e.is_conflict() && conflicts < self.settings.retries => {
-                    // Another process wrote first: reload and decide again.
+                    // Another process wrote first: catch up and decide again.
                     conflicts += 1;
+                    behind = Some(loaded);
                     metrics::counter!("command_conflicts_total").increment(1);
                     tracing::debug!(attempt = conflicts, "conflict; deciding the batch again");
                 }
-                Err(e) if e.is_conflict() => return fail_all(batch, &CommandError::Contention),
+                Err(e) if e.is_conflict() => {
+                    // The commands give up; their readers still get the stream as it is now,
+                    // which the next batch starts from.
+                    let reads = match catch_up::<A>(&self.store, &self.stream, loaded).await {
+                        Ok(now) => {
+                            tell::<A>(reads, &now);
+                            self.cache = Some(now);
+                            Vec::new()
+                        }
+                        Err(_) => reads,
+                    };
+                    return fail_all(batch, reads, &CommandError::Contention);
+                }
                 // The outcome is unknown (e.g. a lost connection): reload before the next batch.
-                Err(e) => return fail_all(batch, &CommandError::from(e)),
+                Err(e) => return fail_all(batch, reads, &CommandError::from(e)),
             }
         }
     }
 }
 
+/// Tells each reader the state `loaded` holds.
+fn tell<A: Aggregate>(reads: Vec<oneshot::Sender<Read<A>>>, loaded: &Loaded<A::State>) {
+    for reply in reads {
+        let _ = reply.send(Ok(Current {
+            state: loaded.state.clone(),
+            revision: loaded.revision,
+        }));
+    }
+}
+
 fn reply_all<A: Aggregate>(
-    batch: Vec<Job<A>>,
+    batch: Vec<Decide<A>>,
     outcomes: Vec<Result<usize, A::Error>>,
     events: &[A::Event],
     position: Option<Position>,
@@ -175,8 +223,15 @@ fn reply_all<A: Aggregate>(
     }
 }
 
-fn fail_all<A: Aggregate>(batch: Vec<Job<A>>, error: &CommandError<A::Error>) {
+fn fail_all<A: Aggregate>(
+    batch: Vec<Decide<A>>,
+    reads: Vec<oneshot::Sender<Read<A>>>,
+    error: &CommandError<A::Error>,
+) {
     for job in batch {
         let _ = job.reply.send(Err(error.share()));
+    }
+    for reply in reads {
+        let _ = reply.send(Err(error.share()));
     }
 }

@@ -111,6 +111,14 @@ impl EventStore for AnyStore {
         dispatch!(self, store => store.read_stream(stream).await)
     }
 
+    async fn read_stream_after(
+        &self,
+        stream: &str,
+        after: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        dispatch!(self, store => store.read_stream_after(stream, after).await)
+    }
+
     async fn read_all(
         &self,
         after: Option<Position>,

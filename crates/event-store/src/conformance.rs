@@ -162,6 +162,28 @@ pub async fn append_returns_revisions_and_positions<H: Harness>(harness: &H) {
             .expect("read stream")
             .is_empty()
     );
+
+    // What a reader holding the stream up to a revision lacks: exactly the later events.
+    let after = store
+        .read_stream_after("order-1", 3)
+        .await
+        .expect("read stream after");
+    assert_eq!(after, stream[4..].to_vec());
+    let all = store
+        .read_stream_after("order-1", 0)
+        .await
+        .expect("read stream after");
+    assert_eq!(all, stream[1..].to_vec());
+    for (stream_id, after) in [("order-1", 5), ("order-1", u64::MAX), ("order-404", 0)] {
+        assert!(
+            store
+                .read_stream_after(stream_id, after)
+                .await
+                .expect("read stream after")
+                .is_empty(),
+            "{stream_id} after {after}"
+        );
+    }
 }
 
 pub async fn conflicting_append_fails_and_writes_nothing<H: Harness>(harness: &H) {

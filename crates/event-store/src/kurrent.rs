@@ -247,6 +247,18 @@ impl EventStore for KurrentStore {
         self.read_stream_from(stream, 0, usize::MAX).await
     }
 
+    #[tracing::instrument(skip_all, fields(stream = %stream))]
+    async fn read_stream_after(
+        &self,
+        stream: &str,
+        after: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        match after.checked_add(1) {
+            Some(from) => self.read_stream_from(stream, from, usize::MAX).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     async fn read_all(
         &self,
         after: Option<Position>,

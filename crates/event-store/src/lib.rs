@@ -125,6 +125,14 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         stream: &str,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
+    /// The events of one stream after revision `after`, oldest first: what a reader holding
+    /// the stream up to `after` lacks. Empty if there are none, or no such stream.
+    fn read_stream_after(
+        &self,
+        stream: &str,
+        after: u64,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
     /// Up to `limit` events of the global log strictly after `after` (from the start if
     /// `None`), in position order. Includes every event committed before the call (read your
     /// writes), and only events that no later write can precede.

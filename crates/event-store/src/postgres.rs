@@ -247,6 +247,28 @@ impl EventStore for PgEventStore {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    #[tracing::instrument(skip_all, fields(stream = %stream))]
+    async fn read_stream_after(
+        &self,
+        stream: &str,
+        after: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Revisions are at most i64::MAX in the table; none is after that.
+        let Ok(after) = i64::try_from(after) else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<reader::EventRow> = sqlx::query_as(
+            "SELECT xid, seq, event_id, stream_id, revision, event_type, data, metadata, recorded_at
+             FROM event_store.events WHERE stream_id = $1 AND revision > $2 ORDER BY revision",
+        )
+        .bind(stream)
+        .bind(after)
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(classify)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
     async fn read_all(
         &self,
         after: Option<Position>,

@@ -29,6 +29,41 @@ async fn eventually<F: std::future::Future<Output = bool>>(mut done: impl FnMut(
     }
 }
 
+/// An executor of lobby commands on `app`'s log, as another process would have.
+fn lobby_executor(app: &TestApp) -> Executor<Lobby> {
+    Executor::new(
+        app.store.clone(),
+        ExecutorSettings::default(),
+        TaskTracker::new(),
+        CancellationToken::new(),
+    )
+}
+
+fn open_lobby(train_id: TrainId, lobby_id: i64) -> LobbyCommand {
+    LobbyCommand::Open {
+        lobby_id: LobbyId(lobby_id),
+        train_id,
+        train_exists: true,
+        at: Utc::now(),
+    }
+}
+
+fn close_lobby() -> LobbyCommand {
+    LobbyCommand::CloseOpen {
+        reason: LobbyCloseReason::TrainRemoved,
+        at: Utc::now(),
+    }
+}
+
+/// A cause, as a reactor gives the commands it issues.
+fn reactor_cause() -> Cause {
+    Cause {
+        event_id: uuid::Uuid::now_v7(),
+        by: "test-reactor",
+        part: 0,
+    }
+}
+
 async fn reactor_at(app: &TestApp) -> Position {
     Checkpoints::all(&app.pool)
         .await
@@ -154,30 +189,10 @@ async fn a_crash_on_either_side_of_the_closing_still_closes_the_lobby_exactly_on
 #[tokio::test]
 async fn a_cause_recorded_once_is_never_decided_again_even_where_the_command_would_apply() {
     let app = TestApp::spawn().await;
-    let executor = || {
-        Executor::<Lobby>::new(
-            app.store.clone(),
-            ExecutorSettings::default(),
-            TaskTracker::new(),
-            CancellationToken::new(),
-        )
-    };
+    let executor = || lobby_executor(&app);
     let train_id = TrainId(4_242);
-    let open = |lobby_id| LobbyCommand::Open {
-        lobby_id: LobbyId(lobby_id),
-        train_id,
-        train_exists: true,
-        at: Utc::now(),
-    };
-    let close = LobbyCommand::CloseOpen {
-        reason: LobbyCloseReason::TrainRemoved,
-        at: Utc::now(),
-    };
-    let cause = Cause {
-        event_id: uuid::Uuid::now_v7(),
-        by: "test-reactor",
-        part: 0,
-    };
+    let open = |lobby_id| open_lobby(train_id, lobby_id);
+    let (close, cause) = (close_lobby(), reactor_cause());
 
     let first = executor();
     first.execute(train_id, open(1)).await.expect("open");
@@ -205,5 +220,59 @@ async fn a_cause_recorded_once_is_never_decided_again_even_where_the_command_wou
     assert_eq!(
         count(&app.log().await, &train_id.lobby_stream(), "LobbyClosed"),
         1
+    );
+}
+
+#[tokio::test]
+async fn a_worker_behind_another_process_catches_up_on_its_state_and_causes() {
+    let app = TestApp::spawn().await;
+    let executor = || lobby_executor(&app);
+    let train_id = TrainId(4_343);
+    let open = |lobby_id| open_lobby(train_id, lobby_id);
+    let (close, cause) = (close_lobby(), reactor_cause());
+    let (first, second) = (executor(), executor());
+
+    // Each keeps the stream as it last saw it: the first with lobby 1 open.
+    first.execute(train_id, open(1)).await.expect("open");
+    let closed = second
+        .execute_caused(train_id, close.clone(), cause)
+        .await
+        .expect("close");
+    assert_eq!(closed.events.len(), 1);
+
+    // The first would refuse a new lobby; checked against the stream, it catches up and opens.
+    let reopened = first.execute(train_id, open(2)).await.expect("reopen");
+    assert_eq!(reopened.events.len(), 1);
+    // What it caught up on includes the cause the other process recorded.
+    let repeated = first
+        .execute_caused(train_id, close, cause)
+        .await
+        .expect("the repeat is answered");
+    assert!(repeated.events.is_empty(), "{:?}", repeated.events);
+
+    // The second still sees lobby 1 closed: its append loses the race, it catches up, and the
+    // command is decided again against lobby 2.
+    let refused = second.execute(train_id, open(3)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(commands::CommandError::Rejected(
+                domain::LobbyError::LobbyAlreadyExists {
+                    lobby_id: LobbyId(2)
+                }
+            ))
+        ),
+        "{refused:?}"
+    );
+    let log = app.log().await;
+    let stream = train_id.lobby_stream();
+    assert_eq!(count(&log, &stream, "LobbyOpened"), 2);
+    assert_eq!(count(&log, &stream, "LobbyClosed"), 1);
+    assert_eq!(
+        second.load(train_id).await.expect("load"),
+        LobbyState::Open {
+            lobby_id: LobbyId(2),
+            train_id
+        }
     );
 }

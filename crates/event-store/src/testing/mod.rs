@@ -161,6 +161,21 @@ impl<S: crate::EventStore> crate::EventStore for Scoped<S> {
             .collect())
     }
 
+    async fn read_stream_after(
+        &self,
+        stream: &str,
+        after: u64,
+    ) -> Result<Vec<crate::RecordedEvent>, crate::StoreError> {
+        let events = self
+            .inner
+            .read_stream_after(&format!("{}{stream}", self.prefix), after)
+            .await?;
+        Ok(events
+            .into_iter()
+            .map(|e| Self::unscope(&self.prefix, e))
+            .collect())
+    }
+
     async fn read_all(
         &self,
         after: Option<crate::Position>,
