@@ -4,7 +4,8 @@
 //!
 //! It runs like a reactor: one active instance (a leader lock), a checkpoint that moves only
 //! after a batch's requests were accepted, and a restart from the checkpoint after any
-//! failure. A crash between a request and the checkpoint asks the provider again with the
+//! failure. A batch's requests for different orders are with the provider at once (up to
+//! 32 orders); one order's go one after another, in log order. A crash between a request and the checkpoint asks the provider again with the
 //! same idempotency key (the payment's or refund's id), so nothing is charged or refunded
 //! twice. A request the provider refuses for good is recorded on the order, caused by the
 //! event that asked for it, so a repeat records nothing.
@@ -15,8 +16,10 @@ use domain::{DomainEvent, OrderCommand, OrderEvent, OrderId};
 use event_store::checkpoint;
 use event_store::quarantine::{self, Quarantine};
 use event_store::{AnyStore, EventStore, Filter, RecordedEvent};
+use futures_util::{StreamExt, TryStreamExt};
 use payments::{AnyProvider, PaymentProvider, PaymentRequest, ProviderError, RefundRequest};
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +27,9 @@ use tokio_util::sync::CancellationToken;
 pub(crate) const NAME: &str = "payment-dispatcher";
 const REACTS_TO: [&str; 2] = ["PaymentRequested", "RefundRequested"];
 const BATCH: usize = 100;
+/// Orders whose requests are with the provider at once. A provider answers in a few hundred
+/// milliseconds; one request at a time would cap the whole service at a few payments a second.
+const IN_FLIGHT: usize = 32;
 
 fn filter() -> Filter {
     Filter::prefixes([OrderId::STREAM_PREFIX])
@@ -97,15 +103,49 @@ impl Dispatcher {
             };
             let mut tx = self.pool.begin().await?;
             let mut sorting = quarantine.sort(&mut tx).await?;
+            // One order's requests go in log order (a refund after its payment); different
+            // orders' go out together.
+            let mut orders: Vec<Vec<&RecordedEvent>> = Vec::new();
+            let mut order_at: HashMap<&str, usize> = HashMap::new();
             for event in batch
                 .iter()
                 .filter(|event| REACTS_TO.contains(&event.event_type.as_str()))
             {
-                if sorting.queue_if_blocked(event) {
-                    continue;
+                let at = *order_at.entry(&event.stream).or_insert_with(|| {
+                    orders.push(Vec::new());
+                    orders.len() - 1
+                });
+                orders[at].push(event);
+            }
+            // An order already queued behind a quarantined event asks nothing.
+            let blocked: Vec<bool> = orders
+                .iter()
+                .map(|events| sorting.is_blocked(&events[0].stream))
+                .collect();
+            let mut asks = Vec::with_capacity(orders.len());
+            for (events, &blocked) in orders.iter().zip(&blocked) {
+                if !blocked {
+                    asks.push(self.dispatch_in_order(events));
                 }
-                if let Err(kind) = self.dispatch(event).await? {
-                    sorting.hold(event, kind);
+            }
+            let mut poisoned = futures_util::stream::iter(asks)
+                .buffered(IN_FLIGHT)
+                .try_collect::<Vec<_>>()
+                .await?
+                .into_iter();
+            // What a poisoned request leaves of its order queues behind it, as do the events of
+            // an order that was blocked already.
+            for (events, blocked) in orders.iter().zip(blocked) {
+                let behind = if blocked {
+                    0
+                } else if let Some((n, kind)) = poisoned.next().flatten() {
+                    sorting.hold(events[n], kind);
+                    n + 1
+                } else {
+                    events.len()
+                };
+                for &event in &events[behind..] {
+                    sorting.queue_if_blocked(event);
                 }
             }
             quarantine.record(&mut tx, sorting).await?;
@@ -114,6 +154,20 @@ impl Dispatcher {
             tx.commit().await?;
             at = last;
         }
+    }
+
+    /// Asks the provider for what each of one order's `events` calls for, in order, up to the
+    /// first that is poison: its index and kind.
+    async fn dispatch_in_order(
+        &self,
+        events: &[&RecordedEvent],
+    ) -> Result<Option<(usize, &'static str)>, Stop> {
+        for (n, event) in events.iter().enumerate() {
+            if let Err(kind) = self.dispatch(event).await? {
+                return Ok(Some((n, kind)));
+            }
+        }
+        Ok(None)
     }
 
     /// Asks the provider for what `event` calls for. `Ok(Err(kind))`: poison, to be set aside.

@@ -2,6 +2,7 @@
 //! on one and two trains, each test token, the webhook's signature, staleness, duplicates and
 //! order, the expiry race, cancellations and refunds, and a removed or rescheduled train.
 
+mod dispatch;
 mod webhooks;
 
 use crate::holds::{call, hold, new_train, priced_train, secured, traveller};
