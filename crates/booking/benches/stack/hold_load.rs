@@ -5,7 +5,7 @@
 //! and carry its owner's token, and wrk's Lua sees requests per thread, not per connection;
 //! here each client also times its holds apart from its releases.
 
-use crate::report::{Percentiles, Row, per_second};
+use crate::report::{Percentiles, Row, also, count_unexpected, per_second};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,16 +79,7 @@ impl Holds {
     pub fn row(&self, figure: String, ceiling: f64) -> Row {
         let secs = self.elapsed.as_secs_f64().max(1e-3);
         let rate = self.held as f64 / secs;
-        let others: Vec<String> = self
-            .others
-            .iter()
-            .map(|(what, n)| format!("{what}={n}"))
-            .collect();
-        let others = if others.is_empty() {
-            String::new()
-        } else {
-            format!("; also {}", others.join(" "))
-        };
+        let others = also(&self.others);
         Row::new(
             figure,
             format!(
@@ -236,24 +227,21 @@ async fn client(target: Arc<Target>, token: String, n: usize) -> Tally {
 }
 
 impl Tally {
-    /// Counts an unexpected answer, then pauses: an open breaker or a refused connection
-    /// answers at once, and 500 clients retrying at once would only measure their own spin.
     async fn failed(&mut self, what: &str) {
-        *self.others.entry(what.to_owned()).or_default() += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        count_unexpected(&mut self.others, what).await;
     }
 }
 
 /// xorshift64*: random enough to scatter seats, without a dependency for it.
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    fn new(seed: usize) -> Self {
+    pub fn new(seed: usize) -> Self {
         // Never zero, which xorshift would keep forever.
         Self((seed as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;

@@ -1,5 +1,6 @@
 //! (c2) holds over 100 trains, (d2) holds on one hot train and (m) the seat map read, measured
-//! right after (c) and (d) in the same run.
+//! right after (c) and (d) in the same run, then (d3) and (c3), checkouts (`checkout`), on
+//! the same signed-in roles.
 //!
 //! Holds need a signed-in traveller, while (c) to (f) book anonymously on the seed-000 paths
 //! (`AUTH=off`, as old clients do). So for these figures a second command API and gateway
@@ -8,6 +9,7 @@
 //! Argon2 costs each tens of milliseconds of CPU, so a hundred accounts serve all the clients,
 //! five each, with the cap on holds per traveller raised so that sharing never refuses one.
 
+use crate::checkout::{self, Checkouts};
 use crate::cpu;
 use crate::hold_load::{self, Holds, Layout, Load};
 use crate::report::Row;
@@ -50,14 +52,19 @@ pub struct Stack<'a> {
     /// The command API with `AUTH=off`, which registers the trains.
     pub api: &'a str,
     pub projector: &'a Role,
+    /// The roles with `AUTH=off` (command API and gateway): they follow the log too, and the
+    /// first command API leads the reactors that carry an order's steps.
+    pub open: [&'a Role; 2],
     pub log: &'a sqlx::PgPool,
+    /// Closed-loop clients of (d3) and (c3).
+    pub checkout_clients: usize,
 }
 
 /// What the holds figures found.
 pub struct Measured {
-    /// (d2), (c2) and (m).
+    /// (d2), (c2), (m), (d3) and (c3).
     pub rows: Vec<Row>,
-    /// Where the CPU went during (d2) and (c2).
+    /// Where the CPU went during (d2), (c2), (d3) and (c3).
     pub profile: String,
     /// Peak memory (KiB) of the roles started for these figures.
     pub peaks: Vec<(&'static str, u64)>,
@@ -68,11 +75,25 @@ pub async fn measure(
     window: Duration,
     ceiling: f64,
 ) -> anyhow::Result<Measured> {
-    let (api_port, gateway_port) = (free_port()?, free_port()?);
+    let (api_port, gateway_port, provider_port) = (free_port()?, free_port()?, free_port()?);
     let api = format!("127.0.0.1:{api_port}");
     let gateway = format!("127.0.0.1:{gateway_port}");
+    let provider = format!("127.0.0.1:{provider_port}");
     // Fresh each run, like everything else here; at least 32 bytes.
     let secret = format!("bench-{}", uuid::Uuid::now_v7().simple()).repeat(2);
+    // Payments on, with the simulated provider delivering its webhooks to this command API.
+    let payments = [
+        (
+            "PAYMENT_WEBHOOK_SECRET",
+            format!("webhook-{}", uuid::Uuid::now_v7().simple()),
+        ),
+        ("PAYMENT_PROVIDER_URL", format!("http://{provider}")),
+        ("PAYMENT_SIMULATOR_LISTEN", provider.clone()),
+        (
+            "PAYMENT_WEBHOOK_URL",
+            format!("http://{api}/payments/webhook"),
+        ),
+    ];
     let auth = [
         ("AUTH", "required".to_owned()),
         ("AUTH_SECRET", secret),
@@ -85,6 +106,8 @@ pub async fn measure(
         ("MAX_HOLDS_PER_USER_PER_TRAIN", "1000".into()),
     ];
     api_settings.extend(auth.clone());
+    api_settings.extend(payments.clone());
+    let simulator = Role::start(stack.env, "payment-simulator", &payments)?;
     let holds_api = Role::start_as(stack.env, "command-api", "holds-command-api", &api_settings)?;
     let mut gateway_settings = vec![
         ("GATEWAY_LISTEN", gateway.clone()),
@@ -103,6 +126,7 @@ pub async fn measure(
     let ready = Duration::from_secs(60);
     wait_ready(stack.http, &format!("http://{api}/health/ready"), ready).await?;
     wait_ready(stack.http, &format!("http://{gateway}/health/ready"), ready).await?;
+    wait_ready(stack.http, &format!("http://{provider}/health"), ready).await?;
 
     eprintln!("    signing in {ACCOUNTS} travellers");
     let tokens = sign_in(stack.http, &api).await?;
@@ -162,8 +186,54 @@ pub async fn measure(
     let reads = seat_map::measure(stack.http, &gateway, map, MAP_READERS, window).await?;
     rows.push(reads.row());
 
+    let roles = [
+        stack.open[0],
+        &holds_api,
+        stack.projector,
+        &holds_gateway,
+        stack.open[1],
+        &simulator,
+    ];
+    let target = checkout::Target {
+        http: stack.http,
+        gateway: &gateway,
+        tokens: &tokens,
+        roles: &roles,
+        log: stack.log,
+    };
+    let inboxes = checkout::listen(&gateway, &tokens).await?;
+    let hot = new_train(stack.http, stack.api, HELD_ON).await?;
+    let first = new_train(stack.http, stack.api, HELD_ON).await?;
+    for n in 1..TRAINS {
+        let id = new_train(stack.http, stack.api, HELD_ON).await?;
+        ensure!(id == first + n, "train ids are not consecutive");
+    }
+    let clients = stack.checkout_clients;
+    for (tag, on, first_train, trains) in [
+        ("(d3)", "1 hot train", hot, 1),
+        ("(c3)", spread.as_str(), first, TRAINS),
+    ] {
+        let figure = format!("{tag} checkouts via gateway, {on}, {clients} clients");
+        eprintln!("{figure}, {window:?}");
+        let load = checkout::Load {
+            first_train,
+            trains,
+            layout: HELD_ON,
+            clients,
+            window,
+        };
+        let checkouts: Checkouts = checkout::run(&target, &inboxes, &load).await?;
+        let during = format!(
+            "CPU during {tag}, {} checkouts confirmed:\n{}",
+            checkouts.confirmed, checkouts.during
+        );
+        eprint!("{during}");
+        profile.push_str(&during);
+        rows.push(checkouts.row(figure, ceiling));
+    }
+
     let mut peaks = Vec::new();
-    for role in [holds_api, holds_gateway] {
+    for role in [holds_api, holds_gateway, simulator] {
         let peak = role
             .peak_kib()
             .with_context(|| format!("peak memory of {}", role.name))?;

@@ -5,13 +5,14 @@
 //! throwaway database, warehouse, Redis prefix and RabbitMQ names, then measures in order:
 //! (a) the append ceiling and (b) the adapter (`ceiling`), (c) booking throughput and
 //! (d) the flash sale (`bookings`, with wrk), beside them (c2) and (d2) holds and (m) the seat
-//! map read (`holds`), (e) read your writes (`ryw`), (f) lobby push (`lobby`),
+//! map read (`holds`), (d3) and (c3) checkouts (`checkout`), (e) read your writes (`ryw`), (f) lobby push (`lobby`),
 //! (g) rebuild and (h) warehouse load (`replay`), and prints one table with each figure's
 //! ratio to (a) and its target, and the peak memory (`VmHWM`) of each role. The roles' logs
 //! stay in a scratch directory named at the start.
 
 mod bookings;
 mod ceiling;
+mod checkout;
 mod cpu;
 mod hold_load;
 mod holds;
@@ -53,8 +54,11 @@ pub struct Scale {
     /// Bookings pushed to every lobby member for (f).
     #[arg(long)]
     rounds: Option<usize>,
-    /// Only the holds figures (c2), (d2) and (m): no append sweep, no (c)-(h); for working on
-    /// them without the whole run.
+    /// Closed-loop clients of the checkout runs (d3) and (c3).
+    #[arg(long, default_value_t = 100)]
+    checkout_clients: usize,
+    /// Only the signed-in figures, holds (d2), (c2), (m) and checkouts (d3), (c3): no append
+    /// sweep, no (c)-(h); for working on them without the whole run.
     #[arg(long)]
     holds_only: bool,
     /// Passed by `cargo bench`; ignored.

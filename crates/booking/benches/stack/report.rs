@@ -1,5 +1,6 @@
 //! The one table the benchmark prints, and the percentiles its rows carry.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -68,6 +69,27 @@ impl Row {
         (self.target, self.met) = (target.into(), Some(met));
         self
     }
+}
+
+/// The unexpected answers of a run for a row's value: `"; also POST 503=2 DELETE error=1"`,
+/// or nothing when there were none.
+pub fn also(others: &BTreeMap<String, usize>) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let others: Vec<String> = others
+        .iter()
+        .map(|(what, n)| format!("{what}={n}"))
+        .collect();
+    format!("; also {}", others.join(" "))
+}
+
+/// Counts an unexpected answer of a closed-loop client, then pauses: an open breaker or a
+/// refused connection answers at once, and hundreds of clients retrying at once would only
+/// measure their own spin.
+pub async fn count_unexpected(others: &mut BTreeMap<String, usize>, what: impl Into<String>) {
+    *others.entry(what.into()).or_default() += 1;
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 pub fn render(rows: &[Row]) -> String {

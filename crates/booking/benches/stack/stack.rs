@@ -213,7 +213,9 @@ async fn measure_stack(
         http: &http,
         api: &api_address,
         projector: &projector,
+        open: [&api, &gateway_role],
         log: &log,
+        checkout_clients: scale.checkout_clients,
     };
     if scale.holds_only {
         let held = holds::measure(&holds_stack, window, ceiling).await?;
@@ -303,7 +305,7 @@ async fn measure_stack(
     ));
     record(&mut rows, sale);
 
-    eprintln!("(d2)+(c2)+(m) holds and the seat map, signed in");
+    eprintln!("(d2)+(c2)+(m)+(d3)+(c3) holds, the seat map and checkouts, signed in");
     let held = holds::measure(&holds_stack, window, ceiling).await?;
     for row in held.rows {
         record(&mut rows, row);
